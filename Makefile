@@ -1,0 +1,27 @@
+# Two commands on a fresh clone: `make plan` (the dev stack's offline plan) and `make test`.
+# Both create ./venv on demand from the pinned requirements.
+PYTHON ?= python3
+VENV := venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+SCHEMAS ?= ../shared/schemas
+
+.PHONY: plan test lint bench e2e-tools e2e macvtap-cni clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+plan: $(VENV)/.installed
+	$(PY) -m offline.plan $(STACK) --out build/$(STACK) $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS))
+
+test: $(VENV)/.installed
+	$(PY) -m pytest tests --ignore=tests/e2e -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache
