@@ -1,0 +1,1 @@
+"""Run the real Pulumi program without the Pulumi CLI: record, plan, check."""

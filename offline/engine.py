@@ -1,0 +1,256 @@
+"""The recording mock engine: run the real ``__main__.py`` under ``pulumi.runtime.set_mocks``.
+
+One implementation serves the tests, the offline plan, the policy runs and the benchmarks.
+``MockResourceArgs`` carries no parent or dependencies, so the monitor itself is subclassed
+to record every ``RegisterResource`` request as the real engine would receive it
+(domain.md, "Pulumi facts").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, _resolve_callbacks
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_NAME = "kvm-in-a-pod"
+
+# How the Python SDK marks a secret value on the wire (pulumi.runtime.rpc).
+SECRET_SIG_KEY = rpc._special_sig_key
+SECRET_SIG_VALUE = rpc._special_secret_sig
+
+
+def _plain_assets(value: Any) -> Any:
+    """Assets as plain data (``{"fileAsset": path}``), so recordings compare across runs."""
+    if isinstance(value, pulumi.FileAsset):
+        return {"fileAsset": value.path}
+    if isinstance(value, pulumi.StringAsset):
+        return {"stringAsset": value.text}
+    if isinstance(value, dict):
+        return {key: _plain_assets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_assets(item) for item in value]
+    return value
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """The value with every secret wrapper replaced by its plain content."""
+    if is_secret(value):
+        return unwrap_secrets(value["value"])
+    if isinstance(value, dict):
+        return {key: unwrap_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    """One ``RegisterResource`` request, as the engine would see it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str  # parent URN; "" for children of the stack
+    dependencies: tuple[str, ...]  # URNs, explicit and implicit, in request order
+    property_dependencies: Mapping[str, tuple[str, ...]]
+    inputs: Mapping[str, Any]  # camelCase keys, numbers as floats, secrets still wrapped
+    provider: str
+
+
+@dataclass
+class Recording:
+    """Everything one run of the program registered, in registration order."""
+
+    stack: str
+    resources: list[RecordedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    # The `transforms` each resource was registered with, as the Python callables the
+    # engine would call back (kept apart: functions do not compare across runs).
+    transforms: dict[str, list[Callable[..., Any]]] = field(default_factory=dict)
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise KeyError(urn)
+
+    def of_type(self, type_: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> RecordedResource:
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+    def children_of(self, urn: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+
+class _EchoMocks(Mocks):
+    """Resources come back with their inputs as state, so outputs resolve as in an update."""
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        return f"{args.name}-id", dict(args.inputs)
+
+    # MockMonitor.Invoke iterates the failures of a returned tuple, so a plain dict it is.
+    def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        return {}
+
+
+class RecordingMonitor(MockMonitor):
+    """A MockMonitor that also keeps what MockResourceArgs drops: parent and dependencies."""
+
+    def __init__(self, recording: Recording) -> None:
+        super().__init__(_EchoMocks())
+        self.recording = recording
+        self._stack_urn = ""
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == "pulumi:pulumi:Stack":
+            self._stack_urn = response.urn
+            return response
+        inputs = _plain_assets(rpc.deserialize_properties(request.object, keep_unknowns=True))
+        parent = "" if request.parent == self._stack_urn else request.parent
+        self.recording.resources.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=parent,
+                dependencies=tuple(request.dependencies),
+                property_dependencies={key: tuple(deps.urns) for key, deps in sorted(request.propertyDependencies.items())},
+                inputs=inputs,
+                provider=request.provider,
+            )
+        )
+        if request.transforms:
+            self.recording.transforms[response.urn] = _resolve_callbacks(request.transforms)
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if request.urn == self._stack_urn:
+            self.recording.outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+
+def stack_file(stack: str, project_dir: Path = PROJECT_ROOT) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def load_stack_config(
+    stack: str,
+    project_dir: Path = PROJECT_ROOT,
+    secret_values: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """Read ``Pulumi.<stack>.yaml`` into the runtime's config form: ``key -> string``.
+
+    Structured values become JSON strings, as the CLI passes them to the program. A
+    ``secure:`` value cannot be decrypted without the CLI, so its plain value must come
+    from ``secret_values``; keys given there are marked secret whether or not the file
+    names them.
+    """
+    path = stack_file(stack, project_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
+    document = yaml.safe_load(path.read_text()) or {}
+    secret_values = dict(secret_values or {})
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            if key not in secret_values:
+                raise KeyError(f"{key} is encrypted in {path.name}; pass its value in secret_values")
+            continue
+        config[key] = value if isinstance(value, str) else json.dumps(value)
+    for key, value in secret_values.items():
+        config[key] = value
+        secret_keys.append(key)
+    return config, sorted(secret_keys)
+
+
+def record_program(
+    config: Mapping[str, str],
+    secret_keys: list[str] | tuple[str, ...] = (),
+    *,
+    stack: str = "test",
+    project_dir: Path = PROJECT_ROOT,
+    preview: bool = False,
+) -> Recording:
+    """Run ``project_dir/__main__.py`` with ``config`` under the recording monitor.
+
+    Exceptions from the program (``pulumi.RunError`` for bad config) propagate unchanged,
+    after the runtime has settled, with whatever was registered so far discarded.
+    """
+    recording = Recording(stack=stack)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+        pulumi.runtime.set_mocks(
+            _EchoMocks(),
+            project=PROJECT_NAME,
+            stack=stack,
+            preview=preview,
+            monitor=RecordingMonitor(recording),
+        )
+        # set_mocks leaves a finished root Stack behind; the program gets a fresh one from
+        # run_in_stack, as under the real language host, so that its exports are recorded.
+        pulumi.runtime.settings.ROOT.set(None)
+        loop.run_until_complete(pulumi.runtime.run_in_stack(lambda: _run_main(project_dir)))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+        pulumi.runtime.set_all_config({}, [])
+    return recording
+
+
+def _run_main(project_dir: Path) -> None:
+    added = str(project_dir) not in sys.path
+    if added:
+        sys.path.insert(0, str(project_dir))
+    try:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
+    finally:
+        if added:
+            sys.path.remove(str(project_dir))
+
+
+def record_stack(
+    stack: str,
+    *,
+    project_dir: Path = PROJECT_ROOT,
+    config_overrides: Mapping[str, Any] | None = None,
+    secret_values: Mapping[str, str] | None = None,
+    preview: bool = False,
+) -> Recording:
+    """Record a real stack file, optionally with some keys replaced (``key -> value``).
+
+    ``config_overrides`` keys are full config keys (``kvm-in-a-pod:vms``); a value of
+    ``None`` removes the key; structured values are JSON-encoded as the CLI would.
+    """
+    config, secret_keys = load_stack_config(stack, project_dir, secret_values)
+    for key, value in (config_overrides or {}).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value if isinstance(value, str) else json.dumps(value)
+    return record_program(config, secret_keys, stack=stack, project_dir=project_dir, preview=preview)
