@@ -1,0 +1,1 @@
+"""kvm-in-a-pod's building blocks: the typed config and one ComponentResource per module."""

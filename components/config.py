@@ -1,0 +1,515 @@
+"""The typed stack configuration, parsed and validated once, before any resource exists.
+
+Every problem is reported with its full key path (``kvm-in-a-pod:vms[1].macvtap[0].network``)
+and what would be valid, all problems at once, as one ``pulumi.RunError`` (no stack trace).
+``parse_stack_config`` is pure so the rules are testable without Pulumi;
+``load_stack_config`` is the edge that reads ``pulumi.Config``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from components.node_commands import DNS1123_LABEL, INTERFACE_NAME, is_safe_absolute_path
+
+NAMESPACE = "kvm-in-a-pod"
+
+DEFAULT_KUBEVIRT_VERSION = "v1.9.0"
+# The macvtap network binding plugin's `tap` attachment type exists since v1.1.1 (domain.md).
+MIN_KUBEVIRT_VERSION = (1, 1, 1)
+DEFAULT_MULTUS_VERSION = "v4.3.0"
+DEFAULT_MACVTAP_IMAGE = "quay.io/kubevirt/macvtap-cni:v0.13.2"
+DEFAULT_VM_IMAGE = "quay.io/containerdisks/fedora:latest"
+DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
+DEFAULT_STAGING_DIR = "/var/tmp/kvm-in-a-pod"
+
+VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+MAC_ADDRESS = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+UNIX_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+MEMORY_QUANTITY = re.compile(r"^[1-9][0-9]*(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+SSH_PUBLIC_KEY = re.compile(
+    r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( .*)?$"
+)
+IMAGE_REFERENCE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
+
+KNOWN_KEYS = ("kubevirt", "multus", "macvtap", "nodes", "sshPrivateKey", "vmNamespace", "vms")
+
+
+class ConfigError(Exception):
+    """One or more invalid stack config values; each entry is ``(key path, message)``."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        lines = [f"{path}: {message}" for path, message in problems]
+        super().__init__("invalid stack configuration:\n  " + "\n  ".join(lines))
+
+
+def version_tuple(version: str) -> tuple[int, int, int]:
+    match = VERSION.match(version)
+    if not match:
+        raise ValueError(f"{version!r} is not a release version like v1.9.0")
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+class _Model(BaseModel):
+    # Unknown keys are refused: a typo such as `lowerDevice` for `lowerDevices` must not be
+    # silently ignored.
+    model_config = ConfigDict(extra="forbid", populate_by_name=False, frozen=True)
+
+
+def _dns_label(value: str) -> str:
+    if not DNS1123_LABEL.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)"
+        )
+    return value
+
+
+class KubeVirtConfig(_Model):
+    version: str = DEFAULT_KUBEVIRT_VERSION
+    use_emulation: bool = Field(False, alias="useEmulation")
+    operator_manifest: str | None = Field(None, alias="operatorManifest")
+
+    @field_validator("version")
+    @classmethod
+    def _supported_version(cls, value: str) -> str:
+        if version_tuple(value) < MIN_KUBEVIRT_VERSION:
+            raise ValueError(
+                f"{value} is not supported; the macvtap binding plugin needs KubeVirt v1.1.1 or newer (default {DEFAULT_KUBEVIRT_VERSION})"
+            )
+        return value
+
+    @property
+    def operator_manifest_source(self) -> str:
+        return self.operator_manifest or (f"https://github.com/kubevirt/kubevirt/releases/download/{self.version}/kubevirt-operator.yaml")
+
+    @property
+    def needs_binding_plugin_feature_gate(self) -> bool:
+        # NetworkBindingPlugins went GA in v1.5.0; before that the gate must be listed.
+        return version_tuple(self.version) < (1, 5, 0)
+
+
+class MultusConfig(_Model):
+    install: bool = True
+    version: str = DEFAULT_MULTUS_VERSION
+    image: str | None = None
+    manifest: str | None = None
+
+    @field_validator("version")
+    @classmethod
+    def _release_version(cls, value: str) -> str:
+        version_tuple(value)
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _pinned_image(cls, value: str | None) -> str | None:
+        if value is not None and (
+            (":" not in value.rsplit("/", 1)[-1] and "@" not in value) or value.endswith(":snapshot-thick") or value.endswith(":latest")
+        ):
+            raise ValueError(
+                f"{value!r} is a floating image; pin a release tag such as ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick or a digest"
+            )
+        return value
+
+    @property
+    def pinned_image(self) -> str:
+        # The thick manifest references the floating `snapshot-thick` tag even at a release
+        # tag (domain.md): pin the release's own `-thick` image instead.
+        return self.image or f"ghcr.io/k8snetworkplumbingwg/multus-cni:{self.version}-thick"
+
+    @property
+    def manifest_source(self) -> str:
+        return self.manifest or (
+            f"https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/{self.version}/deployments/multus-daemonset-thick.yml"
+        )
+
+
+class LowerDevice(_Model):
+    name: str
+    lower_device: str = Field(alias="lowerDevice")
+    # macvtap-cni supports bridge (default), vepa and private; passthru is NOT supported.
+    mode: Literal["bridge", "vepa", "private"] = "bridge"
+    capacity: int = Field(100, ge=1, le=10000)
+
+    _name = field_validator("name")(_dns_label)
+
+    @field_validator("lower_device")
+    @classmethod
+    def _interface_name(cls, value: str) -> str:
+        if not INTERFACE_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)")
+        return value
+
+
+class Toleration(_Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(None, alias="tolerationSeconds", ge=0)
+
+
+class MacvtapConfig(_Model):
+    namespace: str = "kvm-in-a-pod"
+    image: str = DEFAULT_MACVTAP_IMAGE
+    cni_install: Literal["ssh", "daemonset"] = Field("daemonset", alias="cniInstall")
+    cni_binary_path: str | None = Field(None, alias="cniBinaryPath")
+    cni_bin_dir: str = Field(DEFAULT_CNI_BIN_DIR, alias="cniBinDir")
+    staging_dir: str = Field(DEFAULT_STAGING_DIR, alias="stagingDir")
+    lower_devices: list[LowerDevice] = Field(alias="lowerDevices", min_length=1)
+    node_selector: dict[str, str] = Field(default_factory=dict, alias="nodeSelector")
+    tolerations: list[Toleration] = Field(default_factory=list)
+
+    _namespace = field_validator("namespace")(_dns_label)
+
+    @field_validator("cni_bin_dir", "staging_dir")
+    @classmethod
+    def _safe_path(cls, value: str) -> str:
+        if not is_safe_absolute_path(value):
+            raise ValueError(f"{value!r} must be an absolute path of A-Z a-z 0-9 _ . - / without '..'")
+        return value
+
+    @property
+    def network_names(self) -> list[str]:
+        return [device.name for device in self.lower_devices]
+
+
+class Node(_Model):
+    name: str
+    host: str
+    port: int = Field(22, ge=1, le=65535)
+    user: str
+    host_key: str | None = Field(None, alias="hostKey")
+
+    _name = field_validator("name")(_dns_label)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+            return value
+        except ValueError:
+            pass
+        if not HOSTNAME.match(value):
+            raise ValueError(f"{value!r} is neither an IP address nor a DNS hostname")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if not UNIX_USER.match(value):
+            raise ValueError(f"{value!r} is not a Unix user name ([a-z_][a-z0-9_-], at most 32)")
+        return value
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str | None) -> str | None:
+        if value is not None and not SSH_PUBLIC_KEY.match(value.strip()):
+            raise ValueError("must be the node's SSH host public key, e.g. 'ssh-ed25519 AAAA...' (ssh-keyscan -t ed25519 <host>)")
+        return value.strip() if value is not None else None
+
+    @property
+    def use_sudo(self) -> bool:
+        return self.user != "root"
+
+
+class MacvtapAttachment(_Model):
+    network: str
+    mac: str | None = None
+    mtu: int | None = Field(None, ge=68, le=65535)
+    promisc_mode: bool | None = Field(None, alias="promiscMode")
+
+    @field_validator("mac")
+    @classmethod
+    def _unicast_mac(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not MAC_ADDRESS.match(value):
+            raise ValueError(f"{value!r} is not a MAC address like 02:00:00:00:00:01")
+        if int(value[:2], 16) & 1:
+            raise ValueError(f"{value!r} is a multicast address; a NIC needs a unicast MAC (even first octet)")
+        if value.replace(":", "") == "000000000000":
+            raise ValueError("00:00:00:00:00:00 is not a usable MAC address")
+        return value.lower()
+
+
+class VM(_Model):
+    name: str
+    image: str = DEFAULT_VM_IMAGE
+    memory: str = "1024M"
+    cpu_cores: int = Field(1, alias="cpuCores", ge=1, le=1024)
+    ssh_authorized_keys: list[str] = Field(default_factory=list, alias="sshAuthorizedKeys")
+    user_data: str | None = Field(None, alias="userData")
+    macvtap: list[MacvtapAttachment] = Field(min_length=1)
+
+    _name = field_validator("name")(_dns_label)
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not MEMORY_QUANTITY.match(value):
+            raise ValueError(f"{value!r} is not a memory quantity such as 1024M or 2Gi")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not IMAGE_REFERENCE.match(value):
+            raise ValueError(f"{value!r} is not a container image reference")
+        return value
+
+    @field_validator("ssh_authorized_keys")
+    @classmethod
+    def _public_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if not SSH_PUBLIC_KEY.match(key.strip()):
+                raise ValueError(f"{key[:30]!r}... is not an SSH public key line ('ssh-ed25519 AAAA... comment')")
+        return [key.strip() for key in value]
+
+    @field_validator("user_data")
+    @classmethod
+    def _user_data(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("#cloud-config", "#!")):
+            raise ValueError("must be cloud-init user data starting with '#cloud-config' (or a '#!' script)")
+        return value
+
+
+class StackConfig(_Model):
+    kubevirt: KubeVirtConfig = Field(default_factory=KubeVirtConfig)
+    multus: MultusConfig = Field(default_factory=MultusConfig)
+    macvtap: MacvtapConfig
+    nodes: list[Node] = Field(default_factory=list)
+    ssh_private_key: SecretStr | None = Field(None, alias="sshPrivateKey")
+    vm_namespace: str = Field("default", alias="vmNamespace")
+    vms: list[VM] = Field(default_factory=list)
+
+    _vm_namespace = field_validator("vm_namespace")(_dns_label)
+
+    @property
+    def ssh_mode(self) -> bool:
+        return self.macvtap.cni_install == "ssh"
+
+
+def key_path(location: tuple[int | str, ...]) -> str:
+    """``('vms', 1, 'macvtap', 0, 'network')`` -> ``kvm-in-a-pod:vms[1].macvtap[0].network``."""
+    path = NAMESPACE + ":"
+    for index, part in enumerate(location):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if index else "") + part
+    return path
+
+
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors():
+        message = item["msg"]
+        for prefix in _PYDANTIC_PREFIXES:
+            message = message.removeprefix(prefix)
+        if item["type"] == "extra_forbidden":
+            message = "is not a known key (check the spelling against the README's config reference)"
+        elif item["type"] == "literal_error":
+            message = f"{item['input']!r} is not allowed; {message[0].lower()}{message[1:]}"
+        problems.append((key_path(tuple(item["loc"])), message))
+    return problems
+
+
+def parse_stack_config(
+    values: Mapping[str, Any],
+    *,
+    secret_keys: frozenset[str] = frozenset(),
+    project_dir: Path = Path("."),
+) -> StackConfig:
+    """Validate the namespace's config values (``key -> parsed JSON value``).
+
+    ``secret_keys`` names the keys the stack stores encrypted; the SSH key must be one.
+    Raises ``ConfigError`` listing every problem.
+    """
+    problems: list[tuple[str, str]] = []
+    for key in sorted(values):
+        if key not in KNOWN_KEYS:
+            problems.append((key_path((key,)), f"is not a known key; known keys: {', '.join(KNOWN_KEYS)}"))
+    if "macvtap" not in values:
+        problems.append((key_path(("macvtap",)), "is required: at least macvtap.lowerDevices must name a network"))
+    if problems:
+        raise ConfigError(problems)
+    try:
+        config = StackConfig.model_validate(dict(values))
+    except ValidationError as error:
+        raise ConfigError(_pydantic_problems(error)) from None
+    problems = _cross_check(config, secret_keys, project_dir)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _duplicates(names: list[str]) -> set[str]:
+    seen: set[str] = set()
+    return {name for name in names if name in seen or seen.add(name)}  # type: ignore[func-returns-value]
+
+
+def _cross_check(config: StackConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
+    """Rules that relate several keys: references, uniqueness and the ssh-mode requirements."""
+    problems: list[tuple[str, str]] = []
+    networks = config.macvtap.network_names
+    for name in sorted(_duplicates(networks)):
+        index = networks.index(name, networks.index(name) + 1)
+        problems.append(
+            (key_path(("macvtap", "lowerDevices", index, "name")), f"duplicate network name {name!r}; each lower device needs its own name")
+        )
+
+    vm_names = [vm.name for vm in config.vms]
+    for name in sorted(_duplicates(vm_names)):
+        index = vm_names.index(name, vm_names.index(name) + 1)
+        problems.append((key_path(("vms", index, "name")), f"duplicate VM name {name!r}"))
+
+    macs: dict[str, str] = {}
+    for vm_index, vm in enumerate(config.vms):
+        for attachment_index, attachment in enumerate(vm.macvtap):
+            path = ("vms", vm_index, "macvtap", attachment_index)
+            if attachment.network not in networks:
+                problems.append(
+                    (
+                        key_path((*path, "network")),
+                        f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks)}"
+                        f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
+                    )
+                )
+            nad = nad_name(vm.name, vm, attachment_index)
+            if len(nad) > 63:
+                problems.append(
+                    (
+                        key_path((*path, "network")),
+                        f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the VM or network name",
+                    )
+                )
+            if attachment.mac is not None:
+                if attachment.mac in macs:
+                    problems.append(
+                        (
+                            key_path((*path, "mac")),
+                            f"{attachment.mac} is already used by {macs[attachment.mac]}; MAC addresses must be unique",
+                        )
+                    )
+                macs[attachment.mac] = key_path((*path, "mac"))
+
+    for manifest_key, source in (
+        (("kubevirt", "operatorManifest"), config.kubevirt.operator_manifest),
+        (("multus", "manifest"), config.multus.manifest),
+    ):
+        if source is not None and not source.startswith(("https://", "http://")) and not (project_dir / source).is_file():
+            problems.append(
+                (key_path(manifest_key), f"{source!r} is neither a file nor an http(s) URL (relative paths start at the project directory)")
+            )
+
+    if config.ssh_mode:
+        problems.extend(_ssh_mode_problems(config, secret_keys, project_dir))
+    return problems
+
+
+def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    why = "is required when macvtap.cniInstall is ssh"
+    if not config.nodes:
+        problems.append((key_path(("nodes",)), f"{why}: list the nodes as [{{name, host, port, user, hostKey}}]"))
+    if config.ssh_private_key is None:
+        problems.append((key_path(("sshPrivateKey",)), f"{why}: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519"))
+    else:
+        if f"{NAMESPACE}:sshPrivateKey" not in secret_keys:
+            problems.append(
+                (
+                    key_path(("sshPrivateKey",)),
+                    f"must be stored as a secret: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519",
+                )
+            )
+        if "PRIVATE KEY-----" not in config.ssh_private_key.get_secret_value():
+            problems.append((key_path(("sshPrivateKey",)), "is not a PEM or OpenSSH private key ('-----BEGIN ... PRIVATE KEY-----')"))
+    binary = config.macvtap.cni_binary_path
+    if binary is None:
+        problems.append(
+            (
+                key_path(("macvtap", "cniBinaryPath")),
+                f"{why}: the path of the macvtap CNI binary to copy to the nodes (make macvtap-cni builds one)",
+            )
+        )
+    elif not (project_dir / binary).is_file():
+        problems.append(
+            (key_path(("macvtap", "cniBinaryPath")), f"{binary!r} is not a file (relative paths start at the project directory)")
+        )
+
+    node_names = [node.name for node in config.nodes]
+    for name in sorted(_duplicates(node_names)):
+        index = node_names.index(name, node_names.index(name) + 1)
+        problems.append((key_path(("nodes", index, "name")), f"duplicate node name {name!r}"))
+    endpoints = [f"{node.host}:{node.port}" for node in config.nodes]
+    for endpoint in sorted(_duplicates(endpoints)):
+        index = endpoints.index(endpoint, endpoints.index(endpoint) + 1)
+        problems.append((key_path(("nodes", index, "host")), f"{endpoint} is listed twice; each node needs its own address"))
+    return problems
+
+
+def nad_name(vm_name: str, vm: VM, attachment_index: int) -> str:
+    """The NAD for one attachment: ``<vm>-<network>``, numbered when a network repeats."""
+    network = vm.macvtap[attachment_index].network
+    earlier = sum(1 for attachment in vm.macvtap[:attachment_index] if attachment.network == network)
+    return f"{vm_name}-{network}" + (f"-{earlier}" if earlier else "")
+
+
+@dataclass(frozen=True)
+class RawConfig:
+    values: dict[str, Any]
+    secret_keys: frozenset[str]
+
+
+def read_raw_config() -> RawConfig:
+    """The namespace's keys as the engine passed them (structured values are JSON)."""
+    import pulumi.runtime.config as runtime_config
+
+    # The language host passes config either through the runtime's settings or through the
+    # PULUMI_CONFIG / PULUMI_CONFIG_SECRET_KEYS environment; read both, settings winning.
+    all_config = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    all_secret_keys = set(runtime_config.get_config_secret_keys_env()) | set(runtime_config._SECRET_KEYS.get())
+    values: dict[str, Any] = {}
+    secret_keys: set[str] = set()
+    prefix = NAMESPACE + ":"
+    for full_key, raw in sorted(all_config.items()):
+        if not full_key.startswith(prefix):
+            continue
+        if full_key in all_secret_keys:
+            secret_keys.add(full_key)
+        key = full_key[len(prefix) :]
+        if key == "sshPrivateKey":
+            values[key] = raw
+            continue
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    return RawConfig(values, frozenset(secret_keys))
+
+
+def load_stack_config(project_dir: Path = Path(".")) -> StackConfig:
+    """The edge: read and validate the stack config or stop the program with a RunError."""
+    import pulumi
+
+    raw = read_raw_config()
+    try:
+        return parse_stack_config(raw.values, secret_keys=raw.secret_keys, project_dir=project_dir)
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None

@@ -1,0 +1,272 @@
+"""Claims a user checks about stack configuration.
+
+- Every invalid value is refused with a pulumi.RunError naming the full key path and what
+  is allowed, before any resource is registered.
+- All problems are reported at once, not one per `pulumi up`.
+- Defaults match the README's config reference (KubeVirt v1.9.0, Multus v4.3.0, macvtap-cni
+  v0.13.2, Fedora container disk, 1024M, 1 core, bridge mode, capacity 100).
+- The SSH key must be stored as a secret, and never shows in a config object's repr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.config import ConfigError, parse_stack_config
+from offline.engine import Recording, record_stack
+from tests.conftest import FAKE_SSH_KEY, SSH_KEY_CONFIG, RecordLab, stack_value
+
+DEV_MACVTAP = {"lowerDevices": [{"name": "dataplane", "lowerDevice": "eth0"}]}
+
+
+def minimal(**values: Any) -> dict[str, Any]:
+    return {"macvtap": DEV_MACVTAP, **values}
+
+
+def vm(**fields: Any) -> dict[str, Any]:
+    return {"name": "vm1", "macvtap": [{"network": "dataplane"}], **fields}
+
+
+def lab_macvtap(binary: Path, **fields: Any) -> dict[str, Any]:
+    macvtap: dict[str, Any] = stack_value("lab", "macvtap")
+    macvtap["cniBinaryPath"] = str(binary)
+    macvtap.update(fields)
+    return macvtap
+
+
+# (dev-stack overrides, expected key path, words the message must contain)
+BAD_DEV_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("unknown network", {"vms": [vm(macvtap=[{"network": "storage"}])]}, "kvm-in-a-pod:vms[0].macvtap[0].network", "allowed: dataplane"),
+    (
+        "second VM's unknown network",
+        {"vms": [vm(), vm(name="vm2", macvtap=[{"network": "dataplane"}, {"network": "lan"}])]},
+        "kvm-in-a-pod:vms[1].macvtap[1].network",
+        "'lan' is not a macvtap network",
+    ),
+    ("duplicate VM names", {"vms": [vm(), vm()]}, "kvm-in-a-pod:vms[1].name", "duplicate VM name 'vm1'"),
+    ("VM name not DNS-1123", {"vms": [vm(name="VM_1")]}, "kvm-in-a-pod:vms[0].name", "DNS-1123"),
+    (
+        "malformed MAC",
+        {"vms": [vm(macvtap=[{"network": "dataplane", "mac": "02:00:00:00:00"}])]},
+        "kvm-in-a-pod:vms[0].macvtap[0].mac",
+        "not a MAC address",
+    ),
+    (
+        "multicast MAC",
+        {"vms": [vm(macvtap=[{"network": "dataplane", "mac": "01:00:5e:00:00:01"}])]},
+        "kvm-in-a-pod:vms[0].macvtap[0].mac",
+        "multicast",
+    ),
+    (
+        "duplicate MAC across VMs",
+        {
+            "vms": [
+                vm(macvtap=[{"network": "dataplane", "mac": "02:00:00:00:00:01"}]),
+                vm(name="vm2", macvtap=[{"network": "dataplane", "mac": "02:00:00:00:00:01"}]),
+            ]
+        },
+        "kvm-in-a-pod:vms[1].macvtap[0].mac",
+        "already used by kvm-in-a-pod:vms[0].macvtap[0].mac",
+    ),
+    (
+        "passthru mode",
+        {"macvtap": {"lowerDevices": [{"name": "dataplane", "lowerDevice": "eth0", "mode": "passthru"}]}},
+        "kvm-in-a-pod:macvtap.lowerDevices[0].mode",
+        "'bridge', 'vepa' or 'private'",
+    ),
+    (
+        "capacity zero",
+        {"macvtap": {"lowerDevices": [{"name": "dataplane", "lowerDevice": "eth0", "capacity": 0}]}},
+        "kvm-in-a-pod:macvtap.lowerDevices[0].capacity",
+        "greater than or equal to 1",
+    ),
+    (
+        "duplicate device names",
+        {"macvtap": {"lowerDevices": [{"name": "dataplane", "lowerDevice": "eth0"}, {"name": "dataplane", "lowerDevice": "eth1"}]}},
+        "kvm-in-a-pod:macvtap.lowerDevices[1].name",
+        "duplicate network name",
+    ),
+    (
+        "lower device with shell characters",
+        {"macvtap": {"lowerDevices": [{"name": "dataplane", "lowerDevice": "eth0;reboot"}]}},
+        "kvm-in-a-pod:macvtap.lowerDevices[0].lowerDevice",
+        "not a Linux interface name",
+    ),
+    ("no lower devices", {"macvtap": {"lowerDevices": []}}, "kvm-in-a-pod:macvtap.lowerDevices", "at least 1"),
+    ("KubeVirt too old", {"kubevirt": {"version": "v1.0.0"}}, "kvm-in-a-pod:kubevirt.version", "v1.1.1 or newer"),
+    ("KubeVirt version malformed", {"kubevirt": {"version": "1.9"}}, "kvm-in-a-pod:kubevirt.version", "like v1.9.0"),
+    ("misspelled key", {"kubevirt": {"useEmulaton": True}}, "kvm-in-a-pod:kubevirt.useEmulaton", "not a known key"),
+    ("unknown top-level key", {"vm": []}, "kvm-in-a-pod:vm", "known keys: kubevirt"),
+    (
+        "floating Multus image",
+        {"multus": {"image": "ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick"}},
+        "kvm-in-a-pod:multus.image",
+        "floating",
+    ),
+    ("memory not a quantity", {"vms": [vm(memory="lots")]}, "kvm-in-a-pod:vms[0].memory", "memory quantity"),
+    ("zero cores", {"vms": [vm(cpuCores=0)]}, "kvm-in-a-pod:vms[0].cpuCores", "greater than or equal to 1"),
+    (
+        "MTU too small",
+        {"vms": [vm(macvtap=[{"network": "dataplane", "mtu": 20}])]},
+        "kvm-in-a-pod:vms[0].macvtap[0].mtu",
+        "greater than or equal to 68",
+    ),
+    ("not a public key", {"vms": [vm(sshAuthorizedKeys=["hunter2"])]}, "kvm-in-a-pod:vms[0].sshAuthorizedKeys", "not an SSH public key"),
+    ("VM without macvtap NIC", {"vms": [vm(macvtap=[])]}, "kvm-in-a-pod:vms[0].macvtap", "at least 1"),
+    (
+        "ssh mode without nodes, key or binary",
+        {"macvtap": {**DEV_MACVTAP, "cniInstall": "ssh"}},
+        "kvm-in-a-pod:nodes",
+        "required when macvtap.cniInstall is ssh",
+    ),
+    (
+        "unsupported install mode",
+        {"macvtap": {**DEV_MACVTAP, "cniInstall": "manual"}},
+        "kvm-in-a-pod:macvtap.cniInstall",
+        "'ssh' or 'daemonset'",
+    ),
+    (
+        "CNI dir escaping quoting",
+        {"macvtap": {**DEV_MACVTAP, "cniBinDir": "/opt/cni/bin'; rm -rf /'"}},
+        "kvm-in-a-pod:macvtap.cniBinDir",
+        "absolute path",
+    ),
+    ("relative CNI dir", {"macvtap": {**DEV_MACVTAP, "cniBinDir": "../bin"}}, "kvm-in-a-pod:macvtap.cniBinDir", "absolute path"),
+    (
+        "operator manifest missing",
+        {"kubevirt": {"operatorManifest": "manifests/nope.yaml"}},
+        "kvm-in-a-pod:kubevirt.operatorManifest",
+        "neither a file nor an http(s) URL",
+    ),
+]
+
+
+def record_dev(overrides: dict[str, Any]) -> Recording:
+    return record_stack("dev", config_overrides={f"kvm-in-a-pod:{k}": v for k, v in overrides.items()})
+
+
+@pytest.mark.parametrize(("case", "overrides", "path", "words"), BAD_DEV_CONFIGS, ids=[c[0] for c in BAD_DEV_CONFIGS])
+def test_bad_config_is_refused_with_its_key_path(case: str, overrides: dict[str, Any], path: str, words: str) -> None:
+    with pytest.raises(pulumi.RunError) as refused:
+        record_dev(overrides)
+    message = str(refused.value)
+    assert f"{path}: " in message
+    assert words in message
+
+
+def test_refused_config_registers_no_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    import offline.engine as engine
+
+    recordings: list[Recording] = []
+    original = engine.Recording
+
+    def keep(*args: Any, **kwargs: Any) -> Recording:
+        recordings.append(original(*args, **kwargs))
+        return recordings[-1]
+
+    monkeypatch.setattr(engine, "Recording", keep)
+    with pytest.raises(pulumi.RunError):
+        record_dev({"vms": [vm(macvtap=[{"network": "storage"}])]})
+    assert recordings and recordings[0].resources == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(pulumi.RunError) as refused:
+        record_dev({"vms": [vm(name="Bad_Name", cpuCores=0, macvtap=[{"network": "dataplane", "mac": "zz"}])]})
+    message = str(refused.value)
+    for path in ("vms[0].name", "vms[0].cpuCores", "vms[0].macvtap[0].mac"):
+        assert f"kvm-in-a-pod:{path}: " in message
+
+
+def test_ssh_mode_lists_each_missing_requirement() -> None:
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(minimal(macvtap={**DEV_MACVTAP, "cniInstall": "ssh"}))
+    paths = [path for path, _ in refused.value.problems]
+    assert paths == ["kvm-in-a-pod:nodes", "kvm-in-a-pod:sshPrivateKey", "kvm-in-a-pod:macvtap.cniBinaryPath"]
+
+
+def test_ssh_key_stored_in_plain_text_is_refused(fake_cni_binary: Path) -> None:
+    values = {
+        "macvtap": lab_macvtap(fake_cni_binary),
+        "nodes": stack_value("lab", "nodes"),
+        "sshPrivateKey": FAKE_SSH_KEY,
+    }
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(values, secret_keys=frozenset())
+    assert refused.value.problems == [
+        (
+            "kvm-in-a-pod:sshPrivateKey",
+            "must be stored as a secret: pulumi config set --secret kvm-in-a-pod:sshPrivateKey < ~/.ssh/id_ed25519",
+        ),
+    ]
+
+
+def test_missing_cni_binary_is_refused() -> None:
+    values = {
+        "macvtap": {**stack_value("lab", "macvtap"), "cniBinaryPath": "build/does-not-exist"},
+        "nodes": stack_value("lab", "nodes"),
+        "sshPrivateKey": FAKE_SSH_KEY,
+    }
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(values, secret_keys=frozenset({SSH_KEY_CONFIG}))
+    assert [path for path, _ in refused.value.problems] == ["kvm-in-a-pod:macvtap.cniBinaryPath"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("name", "node;1", "DNS-1123"),
+        ("host", "$(reboot)", "neither an IP address nor a DNS hostname"),
+        ("user", "root -o ProxyCommand=x", "not a Unix user name"),
+        ("port", 70000, "less than or equal to 65535"),
+        ("hostKey", "not-a-key", "SSH host public key"),
+    ],
+)
+def test_node_values_that_could_escape_quoting_are_refused(record_lab: RecordLab, field: str, value: Any, words: str) -> None:
+    nodes = stack_value("lab", "nodes")
+    nodes[1][field] = value
+    with pytest.raises(pulumi.RunError) as refused:
+        record_lab(nodes=nodes)
+    assert f"kvm-in-a-pod:nodes[1].{field}: " in str(refused.value)
+    assert words in str(refused.value)
+
+
+def test_duplicate_node_address_is_refused(record_lab: RecordLab) -> None:
+    nodes = stack_value("lab", "nodes")
+    nodes[1].update(host=nodes[0]["host"], port=22)
+    with pytest.raises(pulumi.RunError) as refused:
+        record_lab(nodes=nodes)
+    assert "kvm-in-a-pod:nodes[1].host: 192.0.2.11:22 is listed twice" in str(refused.value)
+
+
+def test_defaults_match_the_config_reference() -> None:
+    config = parse_stack_config(minimal(vms=[vm()]))
+    assert (config.kubevirt.version, config.kubevirt.use_emulation) == ("v1.9.0", False)
+    assert (
+        config.kubevirt.operator_manifest_source == "https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml"
+    )
+    assert (config.multus.install, config.multus.version) == (True, "v4.3.0")
+    assert config.multus.pinned_image == "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"
+    assert config.macvtap.namespace == "kvm-in-a-pod"
+    assert config.macvtap.image == "quay.io/kubevirt/macvtap-cni:v0.13.2"
+    assert (config.macvtap.cni_install, config.macvtap.cni_bin_dir) == ("daemonset", "/opt/cni/bin")
+    device = config.macvtap.lower_devices[0]
+    assert (device.mode, device.capacity) == ("bridge", 100)
+    assert config.vm_namespace == "default"
+    machine = config.vms[0]
+    assert (machine.image, machine.memory, machine.cpu_cores) == ("quay.io/containerdisks/fedora:latest", "1024M", 1)
+
+
+def test_ssh_key_never_shows_in_the_config_repr(fake_cni_binary: Path) -> None:
+    values = {
+        "macvtap": lab_macvtap(fake_cni_binary),
+        "nodes": stack_value("lab", "nodes"),
+        "sshPrivateKey": FAKE_SSH_KEY,
+    }
+    config = parse_stack_config(values, secret_keys=frozenset({SSH_KEY_CONFIG}))
+    assert "kvm-in-a-pod-test-key" not in repr(config)
+    assert "kvm-in-a-pod-test-key" not in str(config.model_dump())

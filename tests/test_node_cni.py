@@ -1,0 +1,102 @@
+"""Claims about NodeCniInstall in ssh mode (as registered; the scripts themselves run
+against a real sshd in test_node_scripts.py).
+
+- Per node, the binary is copied to a staging path named by its hash, then installed by a
+  Command whose create/delete are exactly the node scripts' command strings.
+- Both carry the binary's sha256 as trigger: a new binary re-installs, nothing else does.
+- The connection is a secret, pins the host key, and logging leaves stdout unrecorded.
+- Nodes never wait for each other; each install waits for its own copy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from components.node_commands import NodeInstallSpec, install_command, uninstall_command
+from offline.engine import Recording, is_secret
+from tests.conftest import FAKE_SSH_KEY, RecordLab, stack_value
+from tests.recorded import COMMAND, COPY, depends_on, inputs
+
+
+def binary_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_one_copy_and_one_install_per_node(lab: Recording) -> None:
+    assert sorted(r.name for r in lab.of_type(COPY)) == ["macvtap-cni-node01-copy", "macvtap-cni-node02-copy"]
+    assert sorted(r.name for r in lab.of_type(COMMAND)) == ["macvtap-cni-node01-install", "macvtap-cni-node02-install"]
+
+
+def test_binary_is_staged_under_its_hash(lab: Recording, fake_cni_binary: Path) -> None:
+    copy = inputs(lab, "macvtap-cni-node01-copy")
+    assert copy["source"] == {"fileAsset": str(fake_cni_binary)}
+    assert copy["remotePath"] == f"/var/tmp/kvm-in-a-pod/macvtap-cni-{binary_sha(fake_cni_binary)[:16]}"
+
+
+def test_commands_are_the_node_scripts_for_that_node(lab: Recording, fake_cni_binary: Path) -> None:
+    sha = binary_sha(fake_cni_binary)
+    spec = NodeInstallSpec(
+        node_name="node02",
+        staged_binary=f"/var/tmp/kvm-in-a-pod/macvtap-cni-{sha[:16]}",
+        binary_sha256=sha,
+        cni_bin_dir="/opt/cni/bin",
+        lower_devices=("eno2", "eno3"),
+        use_sudo=True,  # node02 logs in as kvmadmin
+    )
+    command = inputs(lab, "macvtap-cni-node02-install")
+    assert command["create"] == install_command(spec)
+    assert command["delete"] == uninstall_command(spec)
+    assert command["create"].startswith("sudo -n env NODE_NAME=node02 ")
+    assert inputs(lab, "macvtap-cni-node01-install")["create"].startswith("env NODE_NAME=node01 ")  # root: no sudo
+
+
+def test_binary_hash_triggers_copy_and_install(lab: Recording, fake_cni_binary: Path) -> None:
+    for name in ("macvtap-cni-node01-copy", "macvtap-cni-node01-install"):
+        assert inputs(lab, name)["triggers"] == [binary_sha(fake_cni_binary)]
+
+
+def test_new_binary_changes_only_the_node_resources(lab: Recording, record_lab: RecordLab, tmp_path: Path) -> None:
+    new_binary = tmp_path / "macvtap"
+    new_binary.write_bytes(b"#!/bin/sh\necho 'fake macvtap CNI v2'\n")
+    config = stack_value("lab", "macvtap")
+    config["cniBinaryPath"] = str(new_binary)
+    changed = record_lab(macvtap=config)
+    differing = {r.name for r in lab.resources if r.inputs != changed.named(r.name).inputs}
+    assert differing == {
+        "macvtap-cni-node01-copy",
+        "macvtap-cni-node02-copy",
+        "macvtap-cni-node01-install",
+        "macvtap-cni-node02-install",
+    }
+
+
+def test_connection_is_secret_and_pins_the_host_key(lab: Recording) -> None:
+    for resource in lab.of_type(COMMAND) + lab.of_type(COPY):
+        connection = resource.inputs["connection"]
+        assert is_secret(connection)
+        assert connection["value"]["privateKey"] == FAKE_SSH_KEY
+        assert connection["value"]["hostKey"].startswith("ssh-ed25519 ")
+    assert inputs(lab, "macvtap-cni-node02-install")["connection"]["port"] == 2222
+
+
+def test_command_logging_leaves_stdout_unrecorded(lab: Recording) -> None:
+    for resource in lab.of_type(COMMAND):
+        assert resource.inputs["logging"] == "stderr"
+
+
+def test_nodes_never_wait_for_each_other(lab: Recording) -> None:
+    assert depends_on(lab, "macvtap-cni-node01-install") == {"macvtap-cni-node01-copy"}
+    assert depends_on(lab, "macvtap-cni-node02-install") == {"macvtap-cni-node02-copy"}
+    assert depends_on(lab, "macvtap-cni-node01-copy") == set()
+    assert depends_on(lab, "macvtap-cni-node02-copy") == set()
+
+
+def test_daemonset_mode_registers_no_node_resources(dev: Recording) -> None:
+    assert dev.of_type(COMMAND) == [] and dev.of_type(COPY) == []
+    assert "cniNodes" not in dev.outputs
+
+
+def test_exports_name_the_nodes_and_the_binary(lab: Recording, fake_cni_binary: Path) -> None:
+    assert lab.outputs["cniNodes"] == ["node01", "node02"]
+    assert lab.outputs["cniBinarySha256"] == binary_sha(fake_cni_binary)
