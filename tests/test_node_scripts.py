@@ -28,7 +28,8 @@
 19. The scripts are POSIX sh (dash -n; checkbashisms when installed).
 20. The sshd stand-ins leave no process behind.
 
-Every command string comes from `commands_for`; the tests run them through real sshd
+Every command string comes from `commands_for`, which takes it from a recorded run of the
+real program (the code path users get); the tests run them through real sshd
 instances (tests/sshd.py) on sandbox directories, never on /opt.
 """
 
@@ -42,6 +43,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,8 @@ from components.node_commands import (
     uninstall_command,
     validation_errors,
 )
+from offline.engine import record_stack
+from tests.conftest import FAKE_SSH_KEY, SSH_KEY_CONFIG
 from tests.sshd import SshNode, new_keypair, processes_matching, run_on, running_sshd
 from tests.sshd import copy_to as copy_to_node
 from tests.sshd import ssh_nodes as ssh_nodes  # the fixture
@@ -69,9 +73,38 @@ V2 = b"#!/bin/sh\necho v2\n"
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+# Binaries by sha256, so that a spec can be turned back into a stack config.
+_BINARIES: dict[str, bytes] = {}
+
+
 def commands_for(spec: NodeInstallSpec) -> tuple[str, str]:
-    """The (create, delete) command strings under test for one node."""
-    return install_command(spec), uninstall_command(spec)
+    """The (create, delete) command strings for one node, exactly as users get them.
+
+    The real program runs under the recording engine with a one-node ssh-mode config made
+    from ``spec``; the strings are taken from the recorded ``remote.Command`` inputs.
+    """
+    with tempfile.TemporaryDirectory() as workdir:
+        binary = Path(workdir) / "macvtap"
+        binary.write_bytes(_BINARIES[spec.binary_sha256])
+        recording = record_stack(
+            "lab",
+            config_overrides={
+                "kvm-in-a-pod:macvtap": {
+                    "cniInstall": "ssh",
+                    "cniBinaryPath": str(binary),
+                    "cniBinDir": spec.cni_bin_dir,
+                    "stagingDir": str(Path(spec.staged_binary).parent),
+                    "lowerDevices": [{"name": f"net{index}", "lowerDevice": device} for index, device in enumerate(spec.lower_devices)],
+                },
+                "kvm-in-a-pod:nodes": [{"name": spec.node_name, "host": "127.0.0.1", "user": "kvmadmin" if spec.use_sudo else "root"}],
+                "kvm-in-a-pod:vms": [],
+            },
+            secret_values={SSH_KEY_CONFIG: FAKE_SSH_KEY},
+        )
+    copy = recording.named(f"macvtap-cni-{spec.node_name}-copy").inputs
+    assert copy["remotePath"] == spec.staged_binary
+    command = recording.named(f"macvtap-cni-{spec.node_name}-install").inputs
+    return command["create"], command["delete"]
 
 
 def sha256(data: bytes) -> str:
@@ -80,6 +113,7 @@ def sha256(data: bytes) -> str:
 
 def spec_for(node: SshNode, binary: bytes, **changes: object) -> NodeInstallSpec:
     digest = sha256(binary)
+    _BINARIES[digest] = binary
     spec = NodeInstallSpec(
         node_name=node.name,
         staged_binary=staged_binary_path(str(node.staging_dir), digest),
@@ -406,11 +440,13 @@ def test_values_with_spaces_quotes_and_substitutions_reach_the_script_literally(
         staged_binary=staged_binary_path(str(staging), digest),
         cni_bin_dir=str(cni_dir),
     )
-    code, out, err = install(node, spec)
+    # The stack config refuses such values (test_config.py); this shows the quoting of the
+    # command builder holds even without that first line of defence.
+    code, out, err = run_on(node, install_command(spec))
     assert code == 0, err
     assert (cni_dir / "macvtap").read_bytes() == V1
     assert f"node {name}: installed {cni_dir}/macvtap" in out
-    code, out, err = uninstall(node, spec)
+    code, out, err = run_on(node, uninstall_command(spec))
     assert code == 0, err
     assert not (cni_dir / "macvtap").exists() and f"node {name}: removed" in out
     assert not marker.exists(), "a value was interpreted by a shell"
