@@ -1,0 +1,415 @@
+"""The offline plan: what ``pulumi up`` would do to a stack, rendered without a cluster or the CLI.
+
+Usage (``make plan`` runs it for STACK=dev)::
+
+    python -m offline.plan STACK --out DIR [--schemas DIR] [--policy-config FILE] [--set KEY=JSON ...]
+
+Runs the real ``__main__.py`` with the real ``Pulumi.<STACK>.yaml`` under the recording engine
+(``offline.engine``), then wipes DIR and writes:
+
+- ``manifests/NNN-<kind>-<namespace>-<name>.yaml``: every Kubernetes object, numbered in apply
+  order (dependencies first, ties by URN); ``NNN-remote-<name>.txt`` names a remote manifest
+  (and what its transforms do); ``NNN-local-<name>.yaml`` is a local manifest, copied verbatim;
+- ``nodes/<node>.sh`` (ssh mode): the exact commands run on each node, private key redacted;
+- ``graph.mmd``: the dependency graph (mermaid), components as subgraphs;
+- ``schema-report.txt|json``: each object checked strictly (``offline.schema_check``) against
+  the schemas in ``--schemas`` and kubernetes-validate's for the core kinds;
+- ``policy-report.txt|json``: the policy pack under ``policies/config/<STACK>.json``
+  (or ``--policy-config``).
+
+``--set KEY=JSON`` replaces a config key (``--set 'kvm-in-a-pod:macvtap={...}'``); ``null``
+removes it. A secret the stack file cannot give (``kvm-in-a-pod:sshPrivateKey`` is set with
+``pulumi config set --secret``) is replaced by a placeholder, and every secret is written as
+``[secret]``; a final scan of every written file fails the run if one still appears.
+
+Exit status: 0 clean; 1 a schema error or a mandatory policy violation (named on stderr);
+2 a usage or config error (a config error prints the program's RunError message, as ``pulumi up``).
+The files are byte-identical across runs; only stdout shows the time taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from offline import render
+from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, record_stack, stack_file
+from offline.policy_run import POLICY_CONFIG_DIR, PolicyReport, reconcile_config, run_policies
+from offline.schema_check import SchemaError, SchemaLoadError, Schemas, load_schemas, validate_object
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+SSH_KEY_CONFIG = f"{PROJECT_NAME}:sshPrivateKey"
+MACVTAP_CONFIG = f"{PROJECT_NAME}:macvtap"
+NODES_CONFIG = f"{PROJECT_NAME}:nodes"
+# Stands in for the SSH private key when the stack file cannot give it. Shaped like a key so
+# that the program's config check accepts it; never written anywhere (the final scan checks).
+PLACEHOLDER_SSH_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nkvm-in-a-pod-offline-plan-placeholder-not-a-key\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+# Written into DIR so that a later run only ever wipes a directory a plan wrote.
+MARKER = ".offline-plan"
+# The thick manifest names this floating image even at a release tag (domain.md, Multus): the
+# plan shows what the recorded transforms make of it.
+MULTUS_UPSTREAM_IMAGE = "ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick"
+VM_KINDS = ("VirtualMachineInstance", "VirtualMachine")
+# Secret fragments shorter than this are not searched for (too many false matches).
+MIN_SECRET_FRAGMENT = 8
+
+
+class UsageError(Exception):
+    """Bad arguments or inputs: exit 2 with the message."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed the usage error (or --help)
+        return int(exit_.code or 0)
+    try:
+        inputs = _read_inputs(args)
+    except (UsageError, SchemaLoadError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        recording = record_stack(args.stack, config_overrides=inputs.overrides, secret_values=inputs.secret_values)
+    except pulumi.RunError as error:
+        # As `pulumi up` shows it: the message, no stack trace.
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    plan = build_plan(args.stack, recording, inputs)
+    out: Path = args.out
+    _write(out, plan.files)
+    leaked = find_leaks(out, inputs.secret_values.values(), render.secret_strings(recording))
+    if leaked:
+        shutil.rmtree(out)
+        print(f"error: a secret value appeared in {', '.join(leaked)}; removed {out}. This is a bug in offline.plan.", file=sys.stderr)
+        return EXIT_FAILED
+    print(summary(args.stack, out, recording, inputs, plan, time.monotonic() - started))
+    failures = plan.failures()
+    for line in failures:
+        print(line, file=sys.stderr)
+    return EXIT_FAILED if failures else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m offline.plan", description="Render a stack's offline plan into a directory.")
+    parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, required=True, help="output directory (wiped and recreated)")
+    parser.add_argument("--schemas", type=Path, help="directory with kubevirt-*swagger*.json and CRD *.yaml schemas")
+    parser.add_argument("--policy-config", type=Path, help="policy pack config (default policies/config/<stack>.json)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="replace a config key (null removes it)")
+    return parser
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    overrides: dict[str, Any]  # config key -> value (None removes the key)
+    secret_values: dict[str, str]  # placeholders for secrets the stack file cannot give
+    config: dict[str, Any]  # the effective plain config, keys as in the stack file
+    policy_config: dict[str, Any]
+    policy_source: str
+    schemas: Schemas
+
+
+def _read_inputs(args: argparse.Namespace) -> PlanInputs:
+    overrides = parse_overrides(args.set)
+    path = stack_file(args.stack)
+    if not path.is_file():
+        raise UsageError(f"no stack file {path.name} in {PROJECT_ROOT}")
+    file_config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
+    config = {key: value for key, value in {**file_config, **overrides}.items() if value is not None}
+    if args.policy_config is None:
+        policy_path, policy_source = POLICY_CONFIG_DIR / f"{args.stack}.json", f"policies/config/{args.stack}.json"
+    else:
+        policy_path, policy_source = args.policy_config, str(args.policy_config)
+    try:
+        policy_config = json.loads(policy_path.read_text(encoding="utf-8"))
+        reconcile_config(policy_config)
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        raise UsageError(f"policy config {policy_source}: {error}") from None
+    _check_out(args.out)
+    return PlanInputs(
+        overrides=overrides,
+        secret_values=placeholder_secrets(config),
+        config=config,
+        policy_config=policy_config,
+        policy_source=policy_source,
+        schemas=load_schemas(args.schemas),
+    )
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=JSON`` items as ``{key: value}``; keys are full config keys (``kvm-in-a-pod:vms``)."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, separator, text = item.partition("=")
+        if not separator or ":" not in key:
+            raise UsageError(f"--set {item!r}: expected KEY=JSON with a full config key, e.g. {MACVTAP_CONFIG}='{{...}}'")
+        try:
+            overrides[key] = json.loads(text)
+        except ValueError as error:
+            raise UsageError(f"--set {key}: the value is not JSON ({error}); quote strings: {key}='\"text\"'") from None
+    return overrides
+
+
+def placeholder_secrets(config: Mapping[str, Any]) -> dict[str, str]:
+    """The SSH key's placeholder when ssh mode needs it and the file has no plain value.
+
+    The stack file holds it encrypted (``secure:``) or not at all; neither can be read
+    without the CLI.
+    """
+    macvtap = config.get(MACVTAP_CONFIG)
+    ssh_mode = isinstance(macvtap, dict) and macvtap.get("cniInstall") == "ssh"
+    key = config.get(SSH_KEY_CONFIG)
+    encrypted = isinstance(key, dict) and set(key) == {"secure"}
+    return {SSH_KEY_CONFIG: PLACEHOLDER_SSH_KEY} if encrypted or (ssh_mode and key is None) else {}
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
+        raise UsageError(f"refusing to replace {out}: it is not a plan directory (no {MARKER} in it); choose another --out")
+
+
+def _write(out: Path, files: Mapping[str, str]) -> None:
+    if out.exists():
+        shutil.rmtree(out)
+    for relative, text in files.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def find_leaks(out: Path, *secret_sets: Iterable[str]) -> list[str]:
+    """Files under ``out`` that contain a secret, or a line of a multi-line one."""
+    fragments: set[str] = set()
+    for secrets in secret_sets:
+        for secret in secrets:
+            for piece in [secret, *secret.splitlines()]:
+                if len(piece.strip()) >= MIN_SECRET_FRAGMENT:
+                    fragments.add(piece.strip())
+    leaked = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if any(fragment in text for fragment in fragments):
+            leaked.append(str(path.relative_to(out)))
+    return leaked
+
+
+# --- the plan -----------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    files: dict[str, str]  # path under DIR -> content
+    objects: dict[str, dict[str, Any]]  # URN -> the Kubernetes object as rendered
+    schema_results: list[render.SchemaResult]
+    policy_report: PolicyReport
+    redacted: int
+    nodes: list[str]
+    transform_notes: dict[str, list[render.TransformNote]]  # manifest file -> notes
+
+    def failures(self) -> list[str]:
+        lines = [
+            f"schema error: {result.file} ({render.describe(result.identity)}): {path or '(object)'}: {message}"
+            for result in self.schema_results
+            for path, message in result.errors
+        ]
+        lines += [
+            f"policy violation: {v.policy} (mandatory) on {v.resource_name or 'the stack'}: {v.message}"
+            for v in self.policy_report.mandatory_violations
+        ]
+        return lines
+
+
+def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
+    order = render.apply_order(recording)
+    redactor = render.Redactor()
+    files: dict[str, str] = {MARKER: f"offline plan of stack {stack}\n"}
+    schema_results: list[render.SchemaResult] = []
+    notes: dict[str, list[render.TransformNote]] = {}
+
+    manifests = [r for r in order if render.is_kubernetes_object(r) or render.is_manifest_reference(r)]
+    width = max(3, len(str(len(manifests))))
+    objects: dict[str, dict[str, Any]] = {}
+    names: dict[str, str] = {}
+    for index, resource in enumerate(manifests, 1):
+        number = f"{index:0{width}d}"
+        if render.is_kubernetes_object(resource):
+            objects[resource.urn] = render.kubernetes_object(resource, redactor)
+            kind, namespace, name = render.object_identity(objects[resource.urn])
+            names[resource.urn] = f"manifests/{number}-{kind.lower()}-{namespace or '_cluster'}-{name}.yaml"
+        else:
+            source = str(resource.inputs.get("file", ""))
+            remote = source.startswith(("https://", "http://"))
+            names[resource.urn] = f"manifests/{number}-{'remote' if remote else 'local'}-{resource.name}.{'txt' if remote else 'yaml'}"
+    by_urn = {r.urn: r for r in recording.resources}
+
+    def after(resource: RecordedResource) -> list[str]:
+        deps = [by_urn[urn] for urn in set(resource.dependencies) if urn in by_urn]
+        return sorted(names.get(dep.urn, f"{dep.name} ({render.short_type(dep.type)})").removeprefix("manifests/") for dep in deps)
+
+    for resource in manifests:
+        file = names[resource.urn]
+        number = file.removeprefix("manifests/").split("-", 1)[0]
+        if resource.urn in objects:
+            obj = objects[resource.urn]
+            files[file] = render.manifest_text(number, resource, obj, after(resource))
+            schema_results.append(_check(file, obj, inputs.schemas))
+            continue
+        source = str(resource.inputs.get("file", ""))
+        notes[file] = _transform_notes(recording, resource)
+        if source.startswith(("https://", "http://")):
+            files[file] = render.remote_manifest_text(number, resource, source, notes[file], after(resource))
+            schema_results.append(
+                render.SchemaResult(
+                    file, ("ConfigFile", "", resource.name), "", None, reason=f"not validated: a remote manifest ({source}), not fetched"
+                )
+            )
+        else:
+            text = (PROJECT_ROOT / source).read_text(encoding="utf-8")
+            files[file] = text  # verbatim
+            for document in yaml.safe_load_all(text):
+                if isinstance(document, dict):
+                    schema_results.append(_check(file, render.json_numbers(document), inputs.schemas))
+
+    node_names = _node_names(inputs.config)
+    steps: dict[str, list[render.NodeStep]] = {}
+    for resource in order:
+        if render.is_remote(resource):
+            step = render.node_step(resource, redactor, after(resource))
+            node = node_names.get((str(step.connection.get("host")), step.connection.get("port", 22)), str(step.connection.get("host")))
+            steps.setdefault(node, []).append(step)
+    for node, node_steps in sorted(steps.items()):
+        files[f"nodes/{node}.sh"] = render.node_script(stack, node, node_steps)
+
+    labels = {r.urn: _label(r, objects.get(r.urn), names.get(r.urn)) for r in recording.resources}
+    files["graph.mmd"] = render.mermaid_graph(recording, labels)
+
+    sources = [inputs.schemas.core_source, *inputs.schemas.files]
+    files["schema-report.txt"] = render.schema_report_text(stack, sources, schema_results)
+    files["schema-report.json"] = render.schema_report_json(stack, sources, schema_results)
+
+    report = run_policies(recording, inputs.policy_config)
+    levels = {name: settings.enforcement_level.value for name, settings in reconcile_config(inputs.policy_config).items()}
+    policy_summary = render.PolicySummary(
+        inputs.policy_source, levels, [vars(v) for v in report.violations], [vars(s) for s in report.skipped]
+    )
+    files["policy-report.txt"] = render.policy_report_text(stack, report.pack, policy_summary)
+    files["policy-report.json"] = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
+
+    # Reports quote values (policy messages, schema errors): no secret may pass through them.
+    secrets = render.secret_strings(recording) | set(inputs.secret_values.values())
+    for name in ("schema-report.txt", "schema-report.json", "policy-report.txt", "policy-report.json"):
+        files[name] = _scrub(files[name], secrets)
+    return Plan(files, objects, schema_results, report, redactor.count, sorted(steps), notes)
+
+
+def _check(file: str, obj: Mapping[str, Any], schemas: Schemas) -> render.SchemaResult:
+    identity = render.object_identity(obj)
+    api_version = str(obj.get("apiVersion", ""))
+    kind_schema = schemas.schema_for(api_version, identity[0])
+    if kind_schema is None:
+        reason = f"not validated: no schema for {api_version} {identity[0]} (give its schema file with --schemas)"
+        return render.SchemaResult(file, identity, api_version, None, reason=reason)
+    errors: list[SchemaError] = validate_object(obj, schemas)
+    return render.SchemaResult(file, identity, api_version, kind_schema.source, tuple((e.path, e.message) for e in errors))
+
+
+def _transform_notes(recording: Recording, resource: RecordedResource) -> list[render.TransformNote]:
+    """What each recorded transform does to a DaemonSet running upstream Multus's image.
+
+    The real transform is called, on a probe: the plan does not fetch the manifest it will
+    rewrite at deploy time.
+    """
+    notes = []
+    for transform in recording.transforms.get(resource.urn, []):
+        probe = {"spec": {"template": {"spec": {"containers": [{"name": "kube-multus", "image": MULTUS_UPSTREAM_IMAGE}]}}}}
+        result = transform(pulumi.ResourceTransformArgs(True, "kubernetes:apps/v1:DaemonSet", "probe", probe, pulumi.ResourceOptions()))
+        name = getattr(transform, "__qualname__", repr(transform))
+        if isinstance(result, pulumi.ResourceTransformResult):
+            props: Any = result.props
+            image = props["spec"]["template"]["spec"]["containers"][0]["image"]
+            effect = f"rewrites a DaemonSet container image {MULTUS_UPSTREAM_IMAGE} (what upstream's manifest names) to {image}"
+        else:
+            effect = f"leaves a DaemonSet running {MULTUS_UPSTREAM_IMAGE} unchanged"
+        notes.append(render.TransformNote(name, effect))
+    return notes
+
+
+def _node_names(config: Mapping[str, Any]) -> dict[tuple[str, Any], str]:
+    """``(host, port) -> node name`` from ``kvm-in-a-pod:nodes``."""
+    nodes = config.get(NODES_CONFIG)
+    if not isinstance(nodes, list):
+        return {}
+    return {(str(n.get("host")), n.get("port", 22)): str(n.get("name")) for n in nodes if isinstance(n, dict)}
+
+
+def _label(resource: RecordedResource, obj: Mapping[str, Any] | None, file: str | None) -> str:
+    kind = render.short_type(resource.type)
+    if obj is not None:
+        return f"{resource.name}\n{render.describe(render.object_identity(obj))}"
+    if render.is_manifest_reference(resource):
+        return f"{resource.name}\n{kind} ({'remote' if file and file.endswith('.txt') else 'local'} manifest)"
+    if render.is_remote(resource):
+        return f"{resource.name}\n{kind}"
+    return f"{kind}: {resource.name}"
+
+
+def _scrub(text: str, secrets: set[str]) -> str:
+    fragments = {piece.strip() for secret in secrets for piece in [secret, *secret.splitlines()]}
+    for fragment in sorted((f for f in fragments if len(f) >= MIN_SECRET_FRAGMENT), key=len, reverse=True):
+        text = text.replace(fragment, render.SECRET_TEXT)
+    return text
+
+
+# --- stdout -------------------------------------------------------------------------------
+
+
+def summary(stack: str, out: Path, recording: Recording, inputs: PlanInputs, plan: Plan, seconds: float) -> str:
+    kinds = Counter(render.short_type(r.type) for r in recording.resources if r.custom or render.is_manifest_reference(r))
+    components = sum(1 for r in recording.resources if not r.custom and not render.is_manifest_reference(r))
+    vms = sorted(
+        render.describe(render.object_identity(obj)).split(" ", 1)[1] for obj in plan.objects.values() if obj.get("kind") in VM_KINDS
+    )
+    totals = render.schema_totals(plan.schema_results)
+    mandatory = len(plan.policy_report.mandatory_violations)
+    lines = [f"Offline plan of stack {stack} -> {out}"]
+    if inputs.secret_values:
+        lines.append(
+            f"  secret: {', '.join(sorted(inputs.secret_values))} is not readable from Pulumi.{stack}.yaml "
+            "(pulumi config set --secret); planned with a placeholder value, never written"
+        )
+    lines += [
+        f"  resources: {len(recording.resources)} ({components} components; "
+        + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        + ")",
+        f"  nodes: {', '.join(plan.nodes) if plan.nodes else 'none (no remote commands)'}",
+        f"  VMs: {', '.join(vms) if vms else 'none'}",
+        f"  schemas: {totals.validated} validated, {totals.errors} errors in {totals.invalid} objects,"
+        f" {totals.not_validated} not validated",
+        f"  policies: {mandatory} mandatory, {len(plan.policy_report.violations) - mandatory} advisory violations ({inputs.policy_source})",
+    ]
+    for file, notes in sorted(plan.transform_notes.items()):
+        lines += [f"  {file}: transform {note.name} {note.effect}" for note in notes]
+    lines += [
+        f"  secrets: redacted {plan.redacted} secret value(s) as {render.SECRET_TEXT}",
+        f"  took {seconds:.2f}s",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,465 @@
+"""Claims a user checks about the offline plan (``python -m offline.plan STACK --out DIR ...``).
+
+- dev renders cleanly against ../shared/schemas: exit 0, every Kubernetes object validated with
+  no error, no mandatory policy violation, exactly the expected files.
+- lab renders cleanly with ``--set`` pointing cniBinaryPath at a file and a placeholder for the
+  SSH key (said on stdout); per node, ``nodes/<node>.sh`` holds the exact create and delete
+  commands and the connection's host, port, user and host key, the private key redacted.
+- Each manifest holds exactly the object the program registered (apiVersion, kind, metadata,
+  spec...), and the files are numbered in the order the graph implies: every object after the
+  manifests it depends on, each NAD before the VMI that uses it, the KubeVirt CR after its
+  operator manifest, the namespace before the objects in it.
+- Remote manifests are reference files naming the URL (and the Multus image the transform
+  pins); a local manifest override is copied verbatim and its objects are schema-checked.
+- graph.mmd is a mermaid flowchart with a subgraph per component and one edge per dependency.
+- Two renders are byte-identical; a re-render replaces the whole directory.
+- No secret (the placeholder, or a real key such as FAKE_SSH_KEY) appears in any file; if one
+  did, the run fails and removes the directory.
+- A schema error or a mandatory policy violation exits 1, naming the object and path, or the
+  policy; ``--policy-config`` replaces the stack's policy config.
+- Config errors exit 2 with the program's RunError message and no traceback; so do usage
+  errors (bad ``--set``, unknown stack or policy, missing schema directory, an --out that is
+  not a plan directory, which is left untouched).
+- Without ``--schemas`` the KubeVirt and NAD kinds are reported as not validated, never valid.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from offline import plan
+from offline.engine import PROJECT_ROOT, Recording, record_stack, unwrap_secrets
+from offline.render import Redactor, is_kubernetes_object, json_numbers, project_relative
+from tests.conftest import FAKE_SSH_KEY, SSH_KEY_CONFIG, stack_value
+from tests.recorded import inputs
+
+SCHEMAS = str(PROJECT_ROOT.parent / "shared" / "schemas")
+DEV_MANIFESTS = [
+    "001-remote-kubevirt-operator.txt",
+    "002-kubevirt-kubevirt-kubevirt.yaml",
+    "003-namespace-_cluster-kvm-in-a-pod.yaml",
+    "004-configmap-kvm-in-a-pod-macvtap-deviceplugin-config.yaml",
+    "005-serviceaccount-kvm-in-a-pod-macvtap-cni.yaml",
+    "006-daemonset-kvm-in-a-pod-macvtap-cni.yaml",
+    "007-remote-multus-manifest.txt",
+    "008-networkattachmentdefinition-default-vm1-dataplane.yaml",
+    "009-networkattachmentdefinition-default-vm2-dataplane.yaml",
+    "010-virtualmachineinstance-default-vm1.yaml",
+    "011-virtualmachineinstance-default-vm2.yaml",
+]
+REPORTS = ["graph.mmd", "policy-report.json", "policy-report.txt", "schema-report.json", "schema-report.txt"]
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    out: Path
+
+    def read(self, relative: str) -> str:
+        return (self.out / relative).read_text()
+
+    def files(self) -> list[str]:
+        return sorted(str(p.relative_to(self.out)) for p in self.out.rglob("*") if p.is_file())
+
+    def tree(self) -> dict[str, bytes]:
+        return {name: (self.out / name).read_bytes() for name in self.files()}
+
+    def manifest(self, prefix: str) -> str:
+        (match,) = [name for name in self.files() if name.startswith(f"manifests/{prefix}")]
+        return self.read(match)
+
+
+def run_plan(out: Path, stack: str, *args: str) -> Run:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = plan.main([stack, "--out", str(out), *args])
+    return Run(code, stdout.getvalue(), stderr.getvalue(), out)
+
+
+def macvtap_with(**fields: Any) -> str:
+    """``--set`` for the dev stack's macvtap key with ``lowerDevices[0]`` fields replaced."""
+    macvtap = stack_value("dev", "macvtap")
+    macvtap["lowerDevices"][0].update(fields)
+    return f"kvm-in-a-pod:macvtap={json.dumps(macvtap)}"
+
+
+@pytest.fixture(scope="module")
+def lab_set(fake_cni_binary: Path) -> str:
+    macvtap = stack_value("lab", "macvtap")
+    macvtap["cniBinaryPath"] = str(fake_cni_binary)
+    return f"kvm-in-a-pod:macvtap={json.dumps(macvtap)}"
+
+
+@pytest.fixture(scope="module")
+def dev_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return run_plan(tmp_path_factory.mktemp("plan") / "dev", "dev", "--schemas", SCHEMAS)
+
+
+@pytest.fixture(scope="module")
+def lab_run(tmp_path_factory: pytest.TempPathFactory, lab_set: str) -> Run:
+    return run_plan(tmp_path_factory.mktemp("plan") / "lab", "lab", "--schemas", SCHEMAS, "--set", lab_set)
+
+
+def numbered(run: Run) -> dict[str, int]:
+    """Pulumi resource name -> manifest number, from each manifest's header line."""
+    numbers = {}
+    for name in run.files():
+        if name.startswith("manifests/"):
+            header = re.match(r"# (\d+) (\S+) \(", run.read(name))
+            assert header, name
+            numbers[header[2]] = int(header[1])
+    return numbers
+
+
+# --- clean renders ------------------------------------------------------------------------
+
+
+def test_dev_renders_cleanly(dev_run: Run) -> None:
+    assert dev_run.code == 0, dev_run.stderr
+    assert dev_run.stderr == ""
+    assert dev_run.files() == sorted([".offline-plan", *REPORTS, *(f"manifests/{m}" for m in DEV_MANIFESTS)])
+    assert "schemas: 9 validated, 0 errors in 0 objects, 2 not validated" in dev_run.stdout
+    assert "policies: 0 mandatory, 0 advisory violations (policies/config/dev.json)" in dev_run.stdout
+    assert "VMs: default/vm1, default/vm2" in dev_run.stdout
+    assert "nodes: none" in dev_run.stdout
+    assert re.search(r"took \d+\.\d\ds", dev_run.stdout)
+
+
+def test_lab_renders_cleanly_with_a_placeholder_key(lab_run: Run) -> None:
+    assert lab_run.code == 0, lab_run.stderr
+    assert "kvm-in-a-pod:sshPrivateKey is not readable from Pulumi.lab.yaml" in lab_run.stdout
+    assert "planned with a placeholder value" in lab_run.stdout
+    assert "schemas: 13 validated" not in lab_run.stdout
+    assert "schemas: 11 validated, 0 errors in 0 objects, 2 not validated" in lab_run.stdout
+    assert "policies: 0 mandatory, 0 advisory violations (policies/config/lab.json)" in lab_run.stdout
+    assert "nodes: node01, node02" in lab_run.stdout
+    # One private key per remote resource: 2 nodes x (copy + install).
+    assert "redacted 4 secret value(s) as [secret]" in lab_run.stdout
+    assert [name for name in lab_run.files() if name.startswith("nodes/")] == ["nodes/node01.sh", "nodes/node02.sh"]
+
+
+def test_schema_report_lists_every_object_and_its_schema(dev_run: Run) -> None:
+    report = json.loads(dev_run.read("schema-report.json"))
+    assert report["totals"] == {"validated": 9, "invalid": 0, "errors": 0, "notValidated": 2}
+    schemas = {obj["kind"]: obj["schema"] for obj in report["objects"]}
+    assert schemas["VirtualMachineInstance"] == "kubevirt-v1.9.0-swagger.json#/definitions/v1.VirtualMachineInstance"
+    assert schemas["KubeVirt"] == "kubevirt-v1.9.0-swagger.json#/definitions/v1.KubeVirt"
+    assert schemas["NetworkAttachmentDefinition"].startswith("network-attachment-definition-crd-v1.yaml")
+    assert schemas["DaemonSet"].startswith("Kubernetes 1.33 strict (kubernetes-validate")
+    assert schemas["ConfigFile"] is None
+
+
+# --- manifests ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "lab"])
+def test_each_manifest_is_the_registered_object(stack: str, request: pytest.FixtureRequest) -> None:
+    run: Run = request.getfixturevalue(f"{stack}_run")
+    recording: Recording = request.getfixturevalue(stack)
+    written = {}
+    for name in run.files():
+        if name.startswith("manifests/") and name.endswith(".yaml"):
+            obj = yaml.safe_load(run.read(name))
+            written[(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
+    registered = {}
+    for resource in recording.resources:
+        if is_kubernetes_object(resource):
+            obj = json_numbers(unwrap_secrets(dict(resource.inputs)))
+            registered[(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])] = obj
+    assert written == registered
+
+
+def test_manifests_come_after_what_they_depend_on(lab_run: Run, lab: Recording) -> None:
+    numbers = numbered(lab_run)
+    assert len(numbers) == 13
+    for resource in lab.resources:
+        for dependency in resource.dependencies:
+            name = lab.by_urn(dependency).name
+            if resource.name in numbers and name in numbers:
+                assert numbers[name] < numbers[resource.name], (name, resource.name)
+
+
+def test_each_nad_comes_before_the_vmi_that_uses_it(lab_run: Run, lab: Recording) -> None:
+    numbers = numbered(lab_run)
+    nad_by_name = {
+        inputs(lab, r.name)["metadata"]["name"]: r.name for r in lab.resources if r.type.endswith(":NetworkAttachmentDefinition")
+    }
+    for vmi in (r.name for r in lab.resources if r.type.endswith(":VirtualMachineInstance")):
+        networks = [n["multus"]["networkName"] for n in inputs(lab, vmi)["spec"]["networks"] if "multus" in n]
+        assert len(networks) == 2
+        for network in networks:
+            assert numbers[nad_by_name[network]] < numbers[vmi]
+
+
+def test_platform_order_operator_then_cr_and_namespace_first(dev_run: Run) -> None:
+    numbers = numbered(dev_run)
+    assert numbers["kubevirt-operator"] < numbers["kubevirt-cr"]
+    for name in ("macvtap-config", "macvtap-service-account", "macvtap-daemonset"):
+        assert numbers["macvtap-namespace"] < numbers[name]
+
+
+def test_manifest_header_names_what_it_waits_for(dev_run: Run) -> None:
+    vmi = dev_run.manifest("010-")
+    assert vmi.splitlines()[:2] == [
+        "# 010 vm1-vmi (kubernetes:kubevirt.io/v1:VirtualMachineInstance)",
+        "# after: 002-kubevirt-kubevirt-kubevirt.yaml, 006-daemonset-kvm-in-a-pod-macvtap-cni.yaml, "
+        "008-networkattachmentdefinition-default-vm1-dataplane.yaml",
+    ]
+    assert "      userData: |\n        #cloud-config\n" in vmi  # multi-line strings stay readable
+
+
+def test_remote_manifests_are_references_with_the_pinned_multus_image(dev_run: Run) -> None:
+    operator = dev_run.manifest("001-remote-kubevirt-operator")
+    assert "url: https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml\n" in operator
+    assert "transform" not in operator
+    multus = dev_run.manifest("007-remote-multus-manifest")
+    assert (
+        "url: https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/v4.3.0/deployments/multus-daemonset-thick.yml\n" in multus
+    )
+    assert multus.rstrip().endswith(
+        "rewrites a DaemonSet container image ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick "
+        "(what upstream's manifest names) to ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"
+    )
+
+
+# --- nodes --------------------------------------------------------------------------------
+
+
+def test_node_script_holds_the_exact_commands_and_connection(lab_run: Run, lab: Recording) -> None:
+    script = lab_run.read("nodes/node02.sh")
+    install = inputs(lab, "macvtap-cni-node02-install")
+    copy = inputs(lab, "macvtap-cni-node02-copy")
+    assert f"create)\n# macvtap-cni-node02-install\n{install['create']}\n;;\n" in script
+    assert f"delete)\n# macvtap-cni-node02-install\n{install['delete']}\n;;\n" in script
+    assert install["create"].startswith("sudo -n env NODE_NAME=node02 ")
+    connection = json.loads(script.split("#    connection: ", 1)[1].split("\n", 1)[0])
+    assert connection == {
+        "host": "192.0.2.12",
+        "port": 2222,
+        "user": "kvmadmin",
+        "hostKey": stack_value("lab", "nodes")[1]["hostKey"],
+        "privateKey": "[secret]",
+        "perDialTimeout": 15,
+        "dialErrorLimit": 10,
+    }
+    assert f'#    remotePath: "{copy["remotePath"]}"' in script
+    assert f'#    source: {{"fileAsset": "{copy["source"]["fileAsset"]}"}}' in script
+    assert "macvtap-cni-node01" not in script
+
+
+def test_binaries_under_the_project_are_shown_as_the_stack_config_names_them() -> None:
+    assert project_relative(str(PROJECT_ROOT / "build" / "macvtap")) == "build/macvtap"
+    assert project_relative("/opt/macvtap") == "/opt/macvtap"
+
+
+def test_node_scripts_are_valid_sh(lab_run: Run) -> None:
+    for name in ("nodes/node01.sh", "nodes/node02.sh"):
+        subprocess.run(["sh", "-n", str(lab_run.out / name)], check=True)
+
+
+# --- graph --------------------------------------------------------------------------------
+
+
+def test_graph_has_a_subgraph_per_component_and_an_edge_per_dependency(lab_run: Run, lab: Recording) -> None:
+    graph = lab_run.read("graph.mmd").splitlines()
+    assert graph[0] == "flowchart TD"
+    components = sorted(r.name for r in lab.resources if r.type.startswith("kvm-in-a-pod:index:"))
+    assert sorted(re.findall(r'subgraph r\d+\["\w+: ([\w-]+)"\]', "\n".join(graph))) == components
+    edges = {(dep, r.urn) for r in lab.resources for dep in r.dependencies}
+    assert len([line for line in graph if " --> " in line]) == len(edges)
+    assert '    r0["kubevirt-cr<br/>KubeVirt kubevirt/kubevirt"]' in graph
+
+
+# --- determinism and secrets ---------------------------------------------------------------
+
+
+def test_two_renders_are_byte_identical(dev_run: Run, lab_run: Run, lab_set: str, tmp_path: Path) -> None:
+    assert run_plan(tmp_path / "dev", "dev", "--schemas", SCHEMAS).tree() == dev_run.tree()
+    assert run_plan(tmp_path / "lab", "lab", "--schemas", SCHEMAS, "--set", lab_set).tree() == lab_run.tree()
+
+
+def test_a_rerender_replaces_the_directory(dev_run: Run, tmp_path: Path) -> None:
+    out = tmp_path / "dev"
+    run_plan(out, "dev")
+    (out / "manifests" / "999-stale.yaml").write_text("stale: true\n")
+    assert run_plan(out, "dev", "--schemas", SCHEMAS).tree() == dev_run.tree()
+
+
+def leaked_fragments(run: Run, secret: str) -> list[tuple[str, str]]:
+    fragments = [line for line in secret.splitlines() if len(line) >= 8]
+    return [(name, fragment) for name, content in run.tree().items() for fragment in fragments if fragment.encode() in content]
+
+
+def test_no_file_holds_the_placeholder_key(lab_run: Run) -> None:
+    assert leaked_fragments(lab_run, plan.PLACEHOLDER_SSH_KEY) == []
+    assert "PRIVATE KEY" not in lab_run.stdout
+
+
+def test_no_file_holds_a_real_key(monkeypatch: pytest.MonkeyPatch, lab_set: str, tmp_path: Path) -> None:
+    monkeypatch.setattr(plan, "PLACEHOLDER_SSH_KEY", FAKE_SSH_KEY)
+    run = run_plan(tmp_path / "lab", "lab", "--set", lab_set)
+    assert run.code == 0, run.stderr
+    assert leaked_fragments(run, FAKE_SSH_KEY) == []
+
+
+def test_a_leaked_secret_fails_the_run_and_removes_the_directory(monkeypatch: pytest.MonkeyPatch, lab_set: str, tmp_path: Path) -> None:
+    def leak(self: Redactor, connection: Any) -> Any:
+        return connection["value"]
+
+    monkeypatch.setattr(Redactor, "redact_connection", leak)
+    run = run_plan(tmp_path / "lab", "lab", "--set", lab_set)
+    assert run.code == 1
+    assert "error: a secret value appeared in nodes/node01.sh, nodes/node02.sh" in run.stderr
+    assert not run.out.exists()
+
+
+# --- failures -----------------------------------------------------------------------------
+
+BROKEN_MANIFEST = """\
+apiVersion: kubevirt.io/v1
+kind: VirtualMachineInstance
+metadata: {name: bad-vm, namespace: default}
+spec:
+  domain:
+    devices:
+      interfaces:
+      - {name: default, masquerade: {}}
+      - {name: hostnet, bindng: {name: macvtap}}
+  networks:
+  - {name: default, pod: {}}
+  - {name: hostnet, multus: {networkName: dataplane}}
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: dataplane, namespace: default}
+spec:
+  config: {cniVersion: 0.3.1, type: macvtap}
+"""
+
+
+def test_schema_errors_exit_1_naming_object_and_path(tmp_path: Path) -> None:
+    manifest = tmp_path / "multus.yaml"
+    manifest.write_text(BROKEN_MANIFEST)
+    multus = {"install": True, "version": "v4.3.0", "manifest": str(manifest)}
+    run = run_plan(tmp_path / "out", "dev", "--schemas", SCHEMAS, "--set", f"kvm-in-a-pod:multus={json.dumps(multus)}")
+    assert run.code == 1
+    local = "manifests/007-local-multus-manifest.yaml"
+    assert run.stderr.splitlines() == [
+        f"schema error: {local} (VirtualMachineInstance default/bad-vm): spec.domain.devices.interfaces[1].bindng: unknown field",
+        f"schema error: {local} (NetworkAttachmentDefinition default/dataplane): spec.config: must be string, not object",
+    ]
+    assert run.read(local) == BROKEN_MANIFEST  # verbatim
+    assert "schemas: 11 validated, 2 errors in 2 objects, 1 not validated" in run.stdout
+    assert "               spec.domain.devices.interfaces[1].bindng: unknown field" in run.read("schema-report.txt")
+
+
+def test_mandatory_policy_violation_exits_1_naming_the_policy(tmp_path: Path) -> None:
+    run = run_plan(tmp_path / "out", "dev", "--set", macvtap_with(capacity=1))
+    assert run.code == 1
+    assert run.stderr.startswith(
+        "policy violation: macvtap-capacity (mandatory) on macvtap-config: macvtap resource "
+        "'macvtap.network.kubevirt.io/dataplane': the stack's VMs request 2 interfaces"
+    )
+    assert "policies: 1 mandatory, 0 advisory violations" in run.stdout
+    assert "[mandatory] macvtap-capacity on macvtap-config:" in run.read("policy-report.txt")
+    assert json.loads(run.read("policy-report.json"))["mandatoryViolations"] == 1
+
+
+def test_policy_config_option_replaces_the_stack_policy_config(tmp_path: Path) -> None:
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"macvtap-capacity": {"enforcementLevel": "advisory", "nodeCount": 1}}))
+    run = run_plan(tmp_path / "out", "dev", "--policy-config", str(config), "--set", macvtap_with(capacity=1))
+    assert run.code == 0, run.stderr
+    assert f"policies: 0 mandatory, 1 advisory violations ({config})" in run.stdout
+    assert f"(config: {config})" in run.read("policy-report.txt")
+
+
+def test_config_errors_exit_2_with_the_run_error_message(tmp_path: Path) -> None:
+    with pytest.raises(pulumi.RunError) as refused:
+        record_stack("lab", secret_values={SSH_KEY_CONFIG: plan.PLACEHOLDER_SSH_KEY})
+    run = run_plan(tmp_path / "out", "lab")
+    assert run.code == 2
+    assert run.stderr == f"error: {refused.value}\n"
+    assert "kvm-in-a-pod:macvtap.cniBinaryPath: 'build/macvtap' is not a file" in run.stderr
+    assert run.stdout == ""
+    assert not run.out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nostack"], "error: no stack file Pulumi.nostack.yaml"),
+        (["dev", "--set", "kvm-in-a-pod:vms=[oops"], "error: --set kvm-in-a-pod:vms: the value is not JSON"),
+        (["dev", "--set", "vms=[]"], "error: --set 'vms=[]': expected KEY=JSON with a full config key"),
+        (["dev", "--schemas", "/nonexistent/schemas"], "error: schema directory /nonexistent/schemas does not exist"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    run = run_plan(tmp_path / "out", *args)
+    assert run.code == 2
+    assert run.stderr.startswith(message)
+    assert not run.out.exists()
+
+
+def test_an_unknown_policy_in_the_policy_config_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"no-such-policy": "advisory"}))
+    run = run_plan(tmp_path / "out", "dev", "--policy-config", str(config))
+    assert run.code == 2
+    assert run.stderr.startswith(f"error: policy config {config}: policy config names unknown policy 'no-such-policy'")
+
+
+def test_missing_out_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert plan.main(["dev"]) == 2
+    assert "the following arguments are required: --out" in capsys.readouterr().err
+
+
+def test_an_out_directory_that_is_not_a_plan_is_left_untouched(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine\n")
+    run = run_plan(tmp_path, "dev")
+    assert run.code == 2
+    assert run.stderr.startswith(f"error: refusing to replace {tmp_path}: it is not a plan directory")
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+# --- coverage -----------------------------------------------------------------------------
+
+
+def test_without_schemas_kubevirt_and_nad_kinds_are_not_validated(tmp_path: Path) -> None:
+    run = run_plan(tmp_path / "out", "dev")
+    assert run.code == 0, run.stderr
+    assert "schemas: 4 validated, 0 errors in 0 objects, 7 not validated" in run.stdout
+    statuses = {(o["kind"], o["status"]) for o in json.loads(run.read("schema-report.json"))["objects"]}
+    assert statuses == {
+        ("ConfigFile", "not validated"),
+        ("KubeVirt", "not validated"),
+        ("NetworkAttachmentDefinition", "not validated"),
+        ("VirtualMachineInstance", "not validated"),
+        ("Namespace", "valid"),
+        ("ConfigMap", "valid"),
+        ("ServiceAccount", "valid"),
+        ("DaemonSet", "valid"),
+    }
+    assert "no schema for kubevirt.io/v1 VirtualMachineInstance (give its schema file with --schemas)" in run.read("schema-report.txt")
+
+
+def test_set_null_removes_a_key(tmp_path: Path) -> None:
+    run: Callable[..., Run] = run_plan
+    result = run(tmp_path / "out", "dev", "--set", "kvm-in-a-pod:vms=null")
+    assert result.code == 0, result.stderr
+    assert "VMs: none" in result.stdout
+    assert not [name for name in result.files() if "virtualmachineinstance" in name]
