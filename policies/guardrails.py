@@ -372,7 +372,15 @@ def _check_nad_config(args: ResourceValidationArgs, report: ReportViolation) -> 
                 None,
             )
         return
-    if cni_config is UNKNOWN or cni_config is None:
+    if cni_config is UNKNOWN:
+        return
+    if cni_config is None:
+        if wants_macvtap:
+            report(
+                f"{where} requests the macvtap device '{annotation}' but has no spec.config, so Multus has no "
+                'CNI plugin to run. Add spec.config, e.g. {"cniVersion":"0.3.1","name":"...","type":"macvtap"}.',
+                None,
+            )
         return
     plugin = _macvtap_plugin(cni_config)
     if plugin is None:

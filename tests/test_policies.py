@@ -265,6 +265,19 @@ def test_macvtap_nad_config_without_cni_version_is_refused() -> None:
     assert "cniVersion" in message
 
 
+def test_nad_requesting_a_macvtap_device_without_spec_config_is_refused() -> None:
+    without_config = nad()
+    del without_config["spec"]["config"]
+    [message] = check_resource("macvtap-nad-config", NAD_TYPE, without_config)
+    assert "no spec.config" in message and "'r'" in message
+
+
+def test_nad_of_another_plugin_without_spec_config_is_not_this_policys_business() -> None:
+    without_config = nad(resource=None)
+    del without_config["spec"]["config"]
+    assert check_resource("macvtap-nad-config", NAD_TYPE, without_config) == []
+
+
 def test_nad_requesting_a_macvtap_device_must_use_the_macvtap_plugin() -> None:
     [message] = check_resource("macvtap-nad-config", NAD_TYPE, nad(config={"cniVersion": "0.3.1", "type": "bridge"}))
     assert "'bridge'" in message and '"type": "macvtap"' in message
