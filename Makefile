@@ -23,5 +23,8 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.run
+
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

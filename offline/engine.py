@@ -200,6 +200,22 @@ def record_program(
     Exceptions from the program (``pulumi.RunError`` for bad config) propagate unchanged,
     after the runtime has settled, with whatever was registered so far discarded.
     """
+    return record_callable(lambda: _run_main(project_dir), config, secret_keys, stack=stack, preview=preview)
+
+
+def record_callable(
+    program: Callable[[], None],
+    config: Mapping[str, str],
+    secret_keys: list[str] | tuple[str, ...] = (),
+    *,
+    stack: str = "test",
+    preview: bool = False,
+) -> Recording:
+    """Run ``program`` as a Pulumi program, with ``config``, under the recording monitor.
+
+    ``record_program`` runs ``__main__.py`` through it; the benchmarks run a replay of a
+    recording through it, so both are measured under the same engine.
+    """
     recording = Recording(stack=stack)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -215,7 +231,7 @@ def record_program(
         # set_mocks leaves a finished root Stack behind; the program gets a fresh one from
         # run_in_stack, as under the real language host, so that its exports are recorded.
         pulumi.runtime.settings.ROOT.set(None)
-        loop.run_until_complete(pulumi.runtime.run_in_stack(lambda: _run_main(project_dir)))
+        loop.run_until_complete(pulumi.runtime.run_in_stack(program))
     finally:
         loop.close()
         asyncio.set_event_loop(None)
