@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 SCHEMAS ?= ../shared/schemas
 
-.PHONY: plan test lint bench e2e-tools e2e macvtap-cni clean
+.PHONY: plan test lint bench e2e-tools clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.run
+
+# Groundwork for the blocked end-to-end issue (see e2e/README.md); not part of `make test`.
+e2e-tools:
+	bash e2e/build-tools.sh
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

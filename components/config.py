@@ -445,7 +445,7 @@ def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project
         problems.append(
             (
                 key_path(("macvtap", "cniBinaryPath")),
-                f"{why}: the path of the macvtap CNI binary to copy to the nodes (make macvtap-cni builds one)",
+                f'{why}: the path of the macvtap CNI binary to copy to the nodes (README, "Stacks", says how to get it)',
             )
         )
     elif not (project_dir / binary).is_file():
