@@ -93,8 +93,10 @@ def uninstall_command(spec: NodeInstallSpec) -> str:
 
 @functools.cache
 def script_text(name: str) -> str:
-    """The content of node_scripts/<name>.sh (read once)."""
-    return (SCRIPT_DIR / f"{name}.sh").read_text(encoding="utf-8")
+    """The script a node runs: node_scripts/common.sh, then node_scripts/<name>.sh (read once)."""
+    common = (SCRIPT_DIR / "common.sh").read_text(encoding="utf-8")
+    body = (SCRIPT_DIR / f"{name}.sh").read_text(encoding="utf-8").removeprefix("#!/bin/sh\n")
+    return common + "\n" + body
 
 
 def _command(spec: NodeInstallSpec, name: str, args: tuple[str, ...]) -> str:

@@ -2,8 +2,9 @@
 # Install the macvtap CNI plugin binary on one node (create step of the
 # remote.Command built by components/node_commands.py), run as
 #   [sudo -n] env NODE_NAME=.. STAGED_BINARY=.. BINARY_SHA256=.. CNI_BIN_DIR=.. \
-#     sh -c "<this file>" install-macvtap-cni [LOWER_DEVICE...]
+#     sh -c "<common.sh + this file>" install-macvtap-cni [LOWER_DEVICE...]
 # Inputs are only read as variables and positional parameters, never evaluated.
+# Runs after common.sh (strict mode, helpers, input checks).
 #
 # Steps: check that every lower device exists; if CNI_BIN_DIR/macvtap already
 # has BINARY_SHA256, do nothing; else verify the staged copy, copy it to a temp
@@ -23,47 +24,13 @@
 # POSIX sh (dash -n, checkbashisms). Tools: coreutils, sha256sum, ip, modprobe
 # (optional). No single quotes in this file, so that it can be embedded in the
 # command line verbatim.
-set -eu
-umask 022
-PATH="${PATH:-/usr/bin:/bin}:/usr/sbin:/sbin"
-export PATH
 
-fail() {
-    printf "%s: node %s: ERROR: %s\n" "$0" "${NODE_NAME:-?}" "$*" >&2
-    exit 1
-}
-warn() {
-    printf "%s: node %s: WARNING: %s\n" "$0" "${NODE_NAME:-?}" "$*" >&2
-}
-say() {
-    printf "node %s: %s\n" "$NODE_NAME" "$*"
-}
-# file_sha256 FILE: print the lowercase hex sha256 of FILE; status 1 if unreadable.
-file_sha256() {
-    [ -f "$1" ] || return 1
-    sha256_out=$(sha256sum <"$1" 2>/dev/null) || return 1
-    printf "%s\n" "${sha256_out%% *}"
-}
 # try WHAT COMMAND [ARG...]: run COMMAND; on failure, fail with WHAT and its stderr.
 try() {
     try_what=$1
     shift
     try_err=$("$@" 2>&1 >/dev/null) || fail "$try_what: ${try_err:-exit status $?}"
 }
-
-[ -n "${NODE_NAME:-}" ] || fail "NODE_NAME is not set"
-case ${STAGED_BINARY:-} in
-    /*) ;;
-    *) fail "STAGED_BINARY must be an absolute path, got \"${STAGED_BINARY:-}\"" ;;
-esac
-case ${CNI_BIN_DIR:-} in
-    /*) ;;
-    *) fail "CNI_BIN_DIR must be an absolute path, got \"${CNI_BIN_DIR:-}\"" ;;
-esac
-case ${BINARY_SHA256:-} in
-    "" | *[!0-9a-f]*) fail "BINARY_SHA256 must be a lowercase hex sha256" ;;
-esac
-[ "${#BINARY_SHA256}" -eq 64 ] || fail "BINARY_SHA256 must be 64 hex digits"
 
 dir=${CNI_BIN_DIR%/}
 target="$dir/macvtap"

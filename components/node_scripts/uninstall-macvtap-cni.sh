@@ -2,8 +2,9 @@
 # Uninstall the macvtap CNI plugin binary from one node (delete step of the
 # remote.Command built by components/node_commands.py), run as
 #   [sudo -n] env NODE_NAME=.. STAGED_BINARY=.. BINARY_SHA256=.. CNI_BIN_DIR=.. \
-#     sh -c "<this file>" uninstall-macvtap-cni
+#     sh -c "<common.sh + this file>" uninstall-macvtap-cni
 # Inputs are only read as variables, never evaluated.
+# Runs after common.sh (strict mode, helpers, input checks).
 #
 # Removes CNI_BIN_DIR/macvtap and STAGED_BINARY only if their sha256 is
 # BINARY_SHA256, i.e. the binary this stack installed. Anything else (another
@@ -14,27 +15,7 @@
 #
 # POSIX sh (dash -n, checkbashisms). Tools: coreutils, sha256sum. No single
 # quotes in this file, so that it can be embedded in the command line verbatim.
-set -eu
-umask 022
-PATH="${PATH:-/usr/bin:/bin}:/usr/sbin:/sbin"
-export PATH
 
-fail() {
-    printf "%s: node %s: ERROR: %s\n" "$0" "${NODE_NAME:-?}" "$*" >&2
-    exit 1
-}
-warn() {
-    printf "%s: node %s: WARNING: %s\n" "$0" "$NODE_NAME" "$*" >&2
-}
-say() {
-    printf "node %s: %s\n" "$NODE_NAME" "$*"
-}
-# file_sha256 FILE: print the lowercase hex sha256 of FILE; status 1 if unreadable.
-file_sha256() {
-    [ -f "$1" ] || return 1
-    sha256_out=$(sha256sum <"$1" 2>/dev/null) || return 1
-    printf "%s\n" "${sha256_out%% *}"
-}
 # remove_if_ours WHAT FILE: remove FILE if its sha256 is BINARY_SHA256.
 remove_if_ours() {
     if [ ! -e "$2" ] && [ ! -L "$2" ]; then
@@ -50,19 +31,6 @@ remove_if_ours() {
     fi
 }
 
-[ -n "${NODE_NAME:-}" ] || fail "NODE_NAME is not set"
-case ${STAGED_BINARY:-} in
-    /*) ;;
-    *) fail "STAGED_BINARY must be an absolute path, got \"${STAGED_BINARY:-}\"" ;;
-esac
-case ${CNI_BIN_DIR:-} in
-    /*) ;;
-    *) fail "CNI_BIN_DIR must be an absolute path, got \"${CNI_BIN_DIR:-}\"" ;;
-esac
-case ${BINARY_SHA256:-} in
-    "" | *[!0-9a-f]*) fail "BINARY_SHA256 must be a lowercase hex sha256" ;;
-esac
-[ "${#BINARY_SHA256}" -eq 64 ] || fail "BINARY_SHA256 must be 64 hex digits"
 
 remove_if_ours "CNI binary" "${CNI_BIN_DIR%/}/macvtap"
 remove_if_ours "staged copy" "$STAGED_BINARY"
