@@ -17,7 +17,7 @@ plan: $(VENV)/.installed
 	$(PY) -m offline.plan $(STACK) --out build/$(STACK) $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS))
 
 test: $(VENV)/.installed
-	$(PY) -m pytest tests --ignore=tests/e2e -q
+	$(PY) -m pytest tests -q
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -142,6 +142,22 @@ BAD_DEV_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "kvm-in-a-pod:kubevirt.operatorManifest",
         "neither a file nor an http(s) URL",
     ),
+    ("Multus manifest missing", {"multus": {"manifest": "manifests/multus.yml"}}, "kvm-in-a-pod:multus.manifest", "neither a file"),
+    ("relative staging dir", {"macvtap": {**DEV_MACVTAP, "stagingDir": "tmp/stage"}}, "kvm-in-a-pod:macvtap.stagingDir", "absolute path"),
+    (
+        "toleration with an unknown effect",
+        {"macvtap": {**DEV_MACVTAP, "tolerations": [{"key": "k", "effect": "NoRun"}]}},
+        "kvm-in-a-pod:macvtap.tolerations[0].effect",
+        "'NoSchedule', 'PreferNoSchedule' or 'NoExecute'",
+    ),
+    (
+        "node selector value not a string",
+        {"macvtap": {**DEV_MACVTAP, "nodeSelector": {"rack": 7}}},
+        "kvm-in-a-pod:macvtap.nodeSelector.rack",
+        "valid string",
+    ),
+    ("user data that is not cloud-init", {"vms": [vm(userData="password: x")]}, "kvm-in-a-pod:vms[0].userData", "#cloud-config"),
+    ("VM namespace not DNS-1123", {"vmNamespace": "VMs"}, "kvm-in-a-pod:vmNamespace", "DNS-1123"),
 ]
 
 
