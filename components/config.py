@@ -359,24 +359,27 @@ def parse_stack_config(
     return config
 
 
-def _duplicates(names: list[str]) -> set[str]:
-    seen: set[str] = set()
-    return {name for name in names if name in seen or seen.add(name)}  # type: ignore[func-returns-value]
+def _second_occurrences(values: list[str]) -> list[tuple[str, int]]:
+    """For each value listed more than once: the value and the index of its second occurrence."""
+    first: set[str] = set()
+    second: dict[str, int] = {}
+    for index, value in enumerate(values):
+        if value in first:
+            second.setdefault(value, index)
+        first.add(value)
+    return sorted(second.items())
 
 
 def _cross_check(config: StackConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
     """Rules that relate several keys: references, uniqueness and the ssh-mode requirements."""
     problems: list[tuple[str, str]] = []
     networks = config.macvtap.network_names
-    for name in sorted(_duplicates(networks)):
-        index = networks.index(name, networks.index(name) + 1)
+    for name, index in _second_occurrences(networks):
         problems.append(
             (key_path(("macvtap", "lowerDevices", index, "name")), f"duplicate network name {name!r}; each lower device needs its own name")
         )
 
-    vm_names = [vm.name for vm in config.vms]
-    for name in sorted(_duplicates(vm_names)):
-        index = vm_names.index(name, vm_names.index(name) + 1)
+    for name, index in _second_occurrences([vm.name for vm in config.vms]):
         problems.append((key_path(("vms", index, "name")), f"duplicate VM name {name!r}"))
 
     macs: dict[str, str] = {}
@@ -391,7 +394,7 @@ def _cross_check(config: StackConfig, secret_keys: frozenset[str], project_dir: 
                         f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
                     )
                 )
-            nad = nad_name(vm.name, vm, attachment_index)
+            nad = nad_name(vm, attachment_index)
             if len(nad) > 63:
                 problems.append(
                     (
@@ -453,22 +456,18 @@ def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project
             (key_path(("macvtap", "cniBinaryPath")), f"{binary!r} is not a file (relative paths start at the project directory)")
         )
 
-    node_names = [node.name for node in config.nodes]
-    for name in sorted(_duplicates(node_names)):
-        index = node_names.index(name, node_names.index(name) + 1)
+    for name, index in _second_occurrences([node.name for node in config.nodes]):
         problems.append((key_path(("nodes", index, "name")), f"duplicate node name {name!r}"))
-    endpoints = [f"{node.host}:{node.port}" for node in config.nodes]
-    for endpoint in sorted(_duplicates(endpoints)):
-        index = endpoints.index(endpoint, endpoints.index(endpoint) + 1)
+    for endpoint, index in _second_occurrences([f"{node.host}:{node.port}" for node in config.nodes]):
         problems.append((key_path(("nodes", index, "host")), f"{endpoint} is listed twice; each node needs its own address"))
     return problems
 
 
-def nad_name(vm_name: str, vm: VM, attachment_index: int) -> str:
+def nad_name(vm: VM, attachment_index: int) -> str:
     """The NAD for one attachment: ``<vm>-<network>``, numbered when a network repeats."""
     network = vm.macvtap[attachment_index].network
     earlier = sum(1 for attachment in vm.macvtap[:attachment_index] if attachment.network == network)
-    return f"{vm_name}-{network}" + (f"-{earlier}" if earlier else "")
+    return f"{vm.name}-{network}" + (f"-{earlier}" if earlier else "")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,7 @@ def plan_attachments(stack: str, vm: VM) -> list[PlannedAttachment]:
         planned.append(
             PlannedAttachment(
                 interface=interface,
-                nad_name=nad_name(vm.name, vm, index),
+                nad_name=nad_name(vm, index),
                 network=attachment.network,
                 mac=attachment.mac or derive_mac(stack, vm.name, interface),
                 attachment=attachment,
