@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import Counter
 
 from offline.engine import Recording
+from offline.render import apply_order
 
 
 def dependency_graph(recording: Recording) -> dict[str, tuple[str, ...]]:
@@ -43,25 +44,16 @@ def dependency_graph(recording: Recording) -> dict[str, tuple[str, ...]]:
 
 
 def levels(recording: Recording) -> dict[str, int]:
-    """``urn -> level`` (longest-path layering from the resources without dependencies)."""
+    """``urn -> level`` (longest-path layering from the resources without dependencies).
+
+    One pass in the offline plan's apply order, which already puts every resource after its
+    dependencies (and refuses a cycle).
+    """
     graph = dependency_graph(recording)
-    dependents: dict[str, list[str]] = {urn: [] for urn in graph}
-    waiting = {urn: len(dependencies) for urn, dependencies in graph.items()}
-    for urn, dependencies in graph.items():
-        for dependency in dependencies:
-            dependents[dependency].append(urn)
-    level = {urn: 1 for urn, count in waiting.items() if count == 0}
-    ready = list(level)
-    while ready:
-        urn = ready.pop()
-        for dependent in dependents[urn]:
-            level[dependent] = max(level.get(dependent, 0), level[urn] + 1)
-            waiting[dependent] -= 1
-            if waiting[dependent] == 0:
-                ready.append(dependent)
-    if any(waiting.values()):
-        cyclic = sorted(urn for urn, count in waiting.items() if count)
-        raise ValueError(f"the dependency graph has a cycle through {cyclic}")
+    level: dict[str, int] = {}
+    for resource in apply_order(recording):
+        if resource.urn in graph:
+            level[resource.urn] = 1 + max((level[urn] for urn in graph[resource.urn]), default=0)
     return level
 
 
