@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Builds the e2e Pulumi toolchain with `go` from the Go module proxy (no GitHub, no release
-# downloads), into a cache directory outside the repository keyed by e2e/versions.env:
+# Builds the e2e tools that the Go module proxy serves, with `go`, into a cache directory outside
+# the repository keyed by e2e/versions.env:
 #
 #   ${KVM_E2E_TOOLS_DIR:-$HOME/.cache/kvm-in-a-pod/e2e-tools}/<key>/bin
 #     pulumi                        CLI (github.com/pulumi/pulumi/pkg/v3)
-#     pulumi-language-python        Python language host (upstream or e2e/standin, see versions.env)
-#     pulumi-language-python-exec   its executor script (from github.com/pulumi/pulumi/sdk/v3)
 #     pulumi-resource-kubernetes    kubernetes provider (github.com/pulumi/pulumi-kubernetes/provider/v4)
-#     pulumi-resource-command       command provider (upstream or e2e/standin, see versions.env)
-#     macvtap                       macvtap CNI (github.com/kubevirt/macvtap-cni ./cmd/cni), best effort
+#     kube-apiserver                k8s.io/kubernetes cmd/kube-apiserver, through a wrapper module
+#     kube-controller-manager       k8s.io/kubernetes cmd/kube-controller-manager, same wrapper
+#     etcd                          go.etcd.io/etcd/server/v3 etcdmain, through a wrapper module
+#
+# The Python language host, the command provider and the macvtap CNI are NOT built here: the
+# proxy does not serve them. A user gets them with the Pulumi CLI and `pulumi plugin install`
+# (see tests/e2e/README.md); the suite finds them on PATH, in the CLI's plugin directory, or in
+# the directory named by KVM_E2E_BIN.
 #
 # Usage: BIN=$(e2e/build-tools.sh | tail -n 1)
 # stdout: one summary line per tool (build time, size), then the bin dir as the LAST line.
 # stderr: progress. Build logs: <key>/logs/<tool>.log. A tool whose binary exists is skipped;
-# binaries are built to a temp name and mv'ed into place. Exits non-zero if a required tool
-# (all but macvtap) cannot be built.
+# binaries are built to a temp name and mv'ed into place. Exits non-zero if any tool fails.
 #
 # Needs: bash, coreutils, go (>= 1.26; /usr/local/go/bin is tried when go is not on PATH) and
 # the Go module proxy. Keeps the default Go build cache, so rebuilds after a key change are fast.
@@ -30,8 +33,8 @@ if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
 fi
 command -v go >/dev/null 2>&1 || { echo "build-tools: go not found" >&2; exit 1; }
 
-# Cache key: versions.env plus the stand-in sources (a change to either gives a new bin dir).
-KEY="$(cat "${VERSIONS}" "${HERE}"/standin/*/main.go | sha256sum | cut -c1-16)"
+# Cache key: versions.env and this script (a change to either gives a new bin dir).
+KEY="$(cat "${VERSIONS}" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)"
 TOOLS_ROOT="${KVM_E2E_TOOLS_DIR:-${HOME}/.cache/kvm-in-a-pod/e2e-tools}"
 OUT="${TOOLS_ROOT}/${KEY}"
 BIN="${OUT}/bin"
@@ -101,52 +104,6 @@ build_pulumi() {
 		-o "$1" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
 }
 
-# A stand-in (e2e/standin/NAME/main.go) in a generated module requiring sdk/v3 at PULUMI_VERSION.
-build_standin() { # OUT NAME VERSION
-	cp "${HERE}/standin/$2/main.go" .
-	cat >go.mod <<-EOF
-		module kvm-in-a-pod/e2e/standin/$2
-
-		go 1.26
-
-		require github.com/pulumi/pulumi/sdk/v3 v${PULUMI_VERSION}
-	EOF
-	go mod tidy
-	go build -trimpath -ldflags "-s -w -X main.version=$3" -o "$1" .
-}
-
-install_python_exec() {
-	local sdk
-	sdk="$(mod_dir "github.com/pulumi/pulumi/sdk/v3@v${PULUMI_VERSION}")"
-	install_file "${sdk}/python/cmd/pulumi-language-python-exec" "${BIN}/pulumi-language-python-exec"
-}
-
-build_language_python() {
-	install_python_exec
-	case "${PULUMI_LANGUAGE_PYTHON_SOURCE}" in
-	upstream)
-		[[ -n "${PULUMI_LANGUAGE_PYTHON_REF}" ]] || { echo "PULUMI_LANGUAGE_PYTHON_REF is empty" >&2; return 1; }
-		writable_copy "github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3@${PULUMI_LANGUAGE_PYTHON_REF}" src
-		cd src
-		# Its go.mod replaces pkg/v3 and sdk/v3 with relative paths: require both at PULUMI_VERSION.
-		go mod edit \
-			-dropreplace github.com/pulumi/pulumi/pkg/v3 -dropreplace github.com/pulumi/pulumi/sdk/v3 \
-			-require "github.com/pulumi/pulumi/pkg/v3@v${PULUMI_VERSION}" \
-			-require "github.com/pulumi/pulumi/sdk/v3@v${PULUMI_VERSION}"
-		go build -trimpath -tags osusergo,grpcnotrace \
-			-ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v${PULUMI_VERSION}" \
-			-o "$1" .
-		;;
-	standin)
-		build_standin "$1" pulumi-language-python "${PULUMI_VERSION}+standin"
-		;;
-	*)
-		echo "unknown PULUMI_LANGUAGE_PYTHON_SOURCE=${PULUMI_LANGUAGE_PYTHON_SOURCE}" >&2
-		return 1
-		;;
-	esac
-}
-
 build_kubernetes() {
 	writable_copy "github.com/pulumi/pulumi-kubernetes/provider/v4@${KUBERNETES_PROVIDER_MODULE_VERSION}" src
 	cd src
@@ -161,32 +118,99 @@ build_kubernetes() {
 		-o "$1" ./cmd/pulumi-resource-kubernetes
 }
 
-build_command() {
-	case "${PULUMI_COMMAND_SOURCE}" in
-	upstream)
-		[[ -n "${PULUMI_COMMAND_PROVIDER_REF}" ]] || { echo "PULUMI_COMMAND_PROVIDER_REF is empty" >&2; return 1; }
-		writable_copy "github.com/pulumi/pulumi-command/provider@${PULUMI_COMMAND_PROVIDER_REF}" src
-		cd src
-		go build -trimpath \
-			-ldflags "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=${PULUMI_COMMAND_VERSION}" \
-			-o "$1" ./cmd/pulumi-resource-command
-		;;
-	standin)
-		build_standin "$1" pulumi-resource-command "${PULUMI_COMMAND_VERSION}+standin"
-		;;
-	*)
-		echo "unknown PULUMI_COMMAND_SOURCE=${PULUMI_COMMAND_SOURCE}" >&2
-		return 1
-		;;
-	esac
+# kubernetes' own go.mod requires its staging modules at v0.0.0 and replaces them with ./staging:
+# a wrapper module must replace each with the published module at the matching v0.x.y.
+K8S_STAGING_MODULES=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go
+	cloud-provider cluster-bootstrap code-generator component-base component-helpers
+	controller-manager cri-api cri-client csi-translation-lib dynamic-resource-allocation
+	endpointslice externaljwt kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler
+	kubectl kubelet metrics mount-utils pod-security-admission sample-apiserver sample-cli-plugin
+	sample-controller streaming)
+
+# k8s_wrapper: one module with a main per component, in ./kube-apiserver and ./kube-controller-manager.
+k8s_wrapper() {
+	local staging="v0.${KUBERNETES_VERSION#v1.}" m
+	cat >go.mod <<-EOF
+		module kvm-in-a-pod/e2e/wrapper/kubernetes
+
+		go 1.26
+	EOF
+	for m in "${K8S_STAGING_MODULES[@]}"; do
+		go mod edit -replace "k8s.io/${m}=k8s.io/${m}@${staging}"
+	done
+	mkdir -p kube-apiserver kube-controller-manager
+	# The same main as upstream's cmd/<component>/<component>.go.
+	cat >kube-apiserver/main.go <<-EOF
+		package main
+
+		import (
+			"os"
+			_ "time/tzdata"
+
+			"k8s.io/component-base/cli"
+			_ "k8s.io/component-base/logs/json/register"
+			_ "k8s.io/component-base/metrics/prometheus/clientgo"
+			_ "k8s.io/component-base/metrics/prometheus/version"
+			"k8s.io/kubernetes/cmd/kube-apiserver/app"
+		)
+
+		func main() { os.Exit(cli.Run(app.NewAPIServerCommand())) }
+	EOF
+	cat >kube-controller-manager/main.go <<-EOF
+		package main
+
+		import (
+			"os"
+			_ "time/tzdata"
+
+			"k8s.io/component-base/cli"
+			_ "k8s.io/component-base/logs/json/register"
+			_ "k8s.io/component-base/metrics/prometheus/clientgo"
+			_ "k8s.io/component-base/metrics/prometheus/version"
+			"k8s.io/kubernetes/cmd/kube-controller-manager/app"
+		)
+
+		func main() { os.Exit(cli.Run(app.NewControllerManagerCommand())) }
+	EOF
+	go get "k8s.io/kubernetes@${KUBERNETES_VERSION}"
+	go mod tidy
 }
 
-build_macvtap() {
-	# Built inside a writable copy of the module, so its go.mod's k8s.io replace block applies
-	# (its Makefile's -mod=vendor cannot work: module zips carry no vendor/).
-	writable_copy "github.com/kubevirt/macvtap-cni@${MACVTAP_CNI_VERSION}" src
-	cd src
-	go build -trimpath -ldflags "-s -w" -o "$1" ./cmd/cni
+k8s_build() { # OUT COMPONENT
+	local major="${KUBERNETES_VERSION#v}" v=k8s.io/component-base/version
+	major="${major%%.*}"
+	local minor="${KUBERNETES_VERSION#v*.}"
+	minor="${minor%%.*}"
+	k8s_wrapper
+	# The version ldflags that upstream's hack/lib/version.sh sets, so /version reports the release.
+	go build -trimpath -ldflags "-s -w -X ${v}.gitVersion=${KUBERNETES_VERSION} -X ${v}.gitMajor=${major} \
+		-X ${v}.gitMinor=${minor} -X ${v}.gitTreeState=clean -X ${v}.buildDate=1970-01-01T00:00:00Z" \
+		-o "$1" "./$2"
+}
+
+build_kube_apiserver() { k8s_build "$1" kube-apiserver; }
+build_kube_controller_manager() { k8s_build "$1" kube-controller-manager; }
+
+build_etcd() {
+	cat >go.mod <<-EOF
+		module kvm-in-a-pod/e2e/wrapper/etcd
+
+		go 1.26
+	EOF
+	cat >main.go <<-EOF
+		package main
+
+		import (
+			"os"
+
+			"go.etcd.io/etcd/server/v3/etcdmain"
+		)
+
+		func main() { etcdmain.Main(os.Args) }
+	EOF
+	go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}"
+	go mod tidy
+	go build -trimpath -ldflags "-s -w" -o "$1" .
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -231,31 +255,24 @@ tool() {
 
 TOTAL_START=${SECONDS}
 tool pulumi 1 build_pulumi
-tool pulumi-language-python 1 build_language_python
-# The executor script must sit next to the language host; restore it if it went missing.
-if [[ -x "${BIN}/pulumi-language-python" && ! -x "${BIN}/pulumi-language-python-exec" ]]; then
-	install_python_exec >>"${LOGS}/pulumi-language-python.log" 2>&1 || FAILED+=("pulumi-language-python-exec")
-fi
 tool pulumi-resource-kubernetes 1 build_kubernetes
-tool pulumi-resource-command 1 build_command
-if [[ -n "${MACVTAP_CNI_VERSION}" ]]; then
-	tool macvtap 0 build_macvtap
-fi
+tool kube-apiserver 1 build_kube_apiserver
+tool etcd 1 build_etcd
+tool kube-controller-manager 1 build_kube_controller_manager
 
 {
 	echo "key=${KEY}"
 	echo "pulumi=v${PULUMI_VERSION}"
-	echo "pulumi-language-python=${PULUMI_LANGUAGE_PYTHON_SOURCE} ${PULUMI_LANGUAGE_PYTHON_REF}"
 	echo "pulumi-resource-kubernetes=${KUBERNETES_PROVIDER_MODULE_VERSION} (reports ${KUBERNETES_PROVIDER_VERSION})"
-	echo "pulumi-resource-command=${PULUMI_COMMAND_SOURCE} ${PULUMI_COMMAND_PROVIDER_REF} (reports ${PULUMI_COMMAND_VERSION})"
-	echo "macvtap=${MACVTAP_CNI_VERSION:-skipped}"
+	echo "kubernetes=${KUBERNETES_VERSION}"
+	echo "etcd=${ETCD_VERSION}"
 	printf '%s\n' "${SUMMARY[@]}"
 } >"${OUT}/manifest.txt"
 
 printf '%s\n' "${SUMMARY[@]}"
 echo "total $((SECONDS - TOTAL_START))s"
 if ((${#FAILED[@]} > 0)); then
-	log "required tools failed: ${FAILED[*]}"
+	log "tools failed: ${FAILED[*]}"
 	exit 1
 fi
 echo "${BIN}"
