@@ -1,0 +1,108 @@
+"""Two sshd "nodes" on 127.0.0.1, each in its own mount namespace.
+
+``unshare -m`` with a tmpfs over the CNI bin dir and over the staging dir gives each node its
+own ``/opt/cni/bin`` and ``/var/tmp/kvm-in-a-pod`` at the real paths, so the two installs are
+truly independent, and a restarted node is a fresh one (empty tmpfs). Each sshd is one PID
+(``unshare`` execs ``sh``, which execs ``sshd``) and is stopped by it.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.e2e.processes import HOST, Server, free_port, port_open
+from tests.sshd import SSHD, ensure_sshd, new_keypair
+
+CNI_BIN_DIR = "/opt/cni/bin"
+STAGING_DIR = "/var/tmp/kvm-in-a-pod"
+
+
+@dataclass
+class Node:
+    name: str
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    server: Server | None = None
+    host_public_key: str = ""
+
+    @property
+    def client_key(self) -> Path:
+        return self.workdir / "client_ed25519"
+
+    def prepare(self) -> None:
+        ensure_sshd()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        for directory in (CNI_BIN_DIR, STAGING_DIR):
+            Path(directory).mkdir(parents=True, exist_ok=True)
+        self.host_public_key = new_keypair(self.workdir / "host_ed25519", f"{self.name}-host")
+        client_public_key = new_keypair(self.client_key, f"{self.name}-client")
+        (self.workdir / "authorized_keys").write_text(client_public_key + "\n")
+        (self.workdir / "sshd_config").write_text(
+            "\n".join(
+                [
+                    f"ListenAddress {HOST}:{self.port}",
+                    f"HostKey {self.workdir / 'host_ed25519'}",
+                    f"PidFile {self.workdir / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}",
+                    "StrictModes no",
+                    "UsePAM no",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PermitRootLogin prohibit-password",
+                    "UseDNS no",
+                    "LogLevel VERBOSE",
+                    "",
+                ]
+            )
+        )
+
+    def start(self) -> None:
+        """Start sshd in a new mount namespace with empty tmpfs CNI and staging dirs."""
+        mounts = " && ".join(f"mount -t tmpfs -o mode=0755 kvm-e2e-{self.name} {shlex.quote(d)}" for d in (CNI_BIN_DIR, STAGING_DIR))
+        script = f"{mounts} && exec {SSHD} -D -e -f {shlex.quote(str(self.workdir / 'sshd_config'))}"
+        self.server = Server(self.name, ["unshare", "--mount", "--propagation", "private", "sh", "-c", script], self.workdir / "sshd.log")
+        self.server.wait_until(lambda: port_open(self.port), 15, f"port {self.port} open")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def ssh(self, command: str) -> tuple[int, str]:
+        """Run a command on the node (inside its namespace) over SSH; (exit code, output)."""
+        import subprocess
+
+        known_hosts = self.workdir / "known_hosts"
+        known_hosts.write_text(f"[{HOST}]:{self.port} {self.host_public_key}\n")
+        result = subprocess.run(
+            ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}",
+             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", "-i", str(self.client_key),
+             "-p", str(self.port), f"root@{HOST}", command],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        return result.returncode, result.stdout + result.stderr
+
+    def config_entry(self) -> dict[str, object]:
+        return {"name": self.name, "host": HOST, "port": self.port, "user": "root", "hostKey": self.host_public_key}
+
+
+def same_client_key(nodes: list[Node]) -> str:
+    """Both nodes accept one client key (a stack has one sshPrivateKey): the first node's."""
+    import shutil
+
+    first = nodes[0]
+    public = (first.workdir / "client_ed25519.pub").read_text().split()[:2]
+    for node in nodes[1:]:
+        (node.workdir / "authorized_keys").write_text(" ".join(public) + "\n")
+        shutil.copy2(first.client_key, node.client_key)
+    return first.client_key.read_text()
+
+
+def require_root() -> str | None:
+    if os.geteuid() != 0:
+        return "the e2e nodes need root (unshare -m, tmpfs mounts over /opt/cni/bin)"
+    return None

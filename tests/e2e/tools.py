@@ -1,0 +1,121 @@
+"""Finds the upstream binaries the end-to-end suite runs; it never builds or imitates one.
+
+Where each is looked for, first hit wins:
+
+1. ``$KVM_E2E_BIN`` (one directory holding any of them);
+2. the bin directory ``e2e/build-tools.sh`` printed (``$KVM_E2E_TOOLS``, set by ``make e2e``):
+   the CLI, the kubernetes provider, kube-apiserver, kube-controller-manager and etcd;
+3. ``PATH``;
+4. the CLI's own plugin directory (``~/.pulumi/plugins/resource-<name>-v<version>/``), where
+   ``pulumi plugin install resource command 1.2.1`` puts the command provider.
+
+The Python language host is found as the CLI finds it: next to ``pulumi`` or on ``PATH``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VERSIONS_FILE = REPO_ROOT / "e2e" / "versions.env"
+
+
+def pinned_versions() -> dict[str, str]:
+    """``e2e/versions.env`` as a dict (plain KEY=VALUE lines; comments ignored)."""
+    versions = {}
+    for line in VERSIONS_FILE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            versions[key] = value
+    return versions
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str  # the file name
+    required: bool
+    how_to_get: str
+
+
+_BUILD_TOOLS = "built by `e2e/build-tools.sh` (make e2e runs it; ~40 min cold on 2 cores)"
+TOOLS = (
+    Tool("pulumi", True, f"the Pulumi CLI: install Pulumi, or {_BUILD_TOOLS}"),
+    Tool("pulumi-language-python", True, "ships with the Pulumi CLI (the Python language host, next to `pulumi`)"),
+    Tool("pulumi-language-python-exec", False, "ships with the Pulumi CLI, next to pulumi-language-python (older hosts need it)"),
+    Tool("pulumi-resource-kubernetes", True, f"`pulumi plugin install resource kubernetes 4.34.2`, or {_BUILD_TOOLS}"),
+    Tool("pulumi-resource-command", True, "`pulumi plugin install resource command 1.2.1`"),
+    Tool("kube-apiserver", True, _BUILD_TOOLS),
+    Tool("kube-controller-manager", True, _BUILD_TOOLS),
+    Tool("etcd", True, _BUILD_TOOLS),
+    Tool("macvtap", False, "a macvtap-cni release binary (optional: without it a test file is installed on the nodes)"),
+)
+
+
+def _plugin_dirs(name: str) -> list[Path]:
+    """``~/.pulumi/plugins/resource-<kind>-v*/`` for a provider binary, newest name last."""
+    if not name.startswith("pulumi-resource-"):
+        return []
+    home = Path(os.environ.get("PULUMI_HOME", Path.home() / ".pulumi"))
+    kind = name.removeprefix("pulumi-resource-")
+    return sorted((home / "plugins").glob(f"resource-{kind}-v*"))
+
+
+def _search_dirs() -> list[Path]:
+    dirs = [Path(os.environ[var]) for var in ("KVM_E2E_BIN", "KVM_E2E_TOOLS") if os.environ.get(var)]
+    return dirs
+
+
+def find(tool: Tool) -> Path | None:
+    for directory in _search_dirs():
+        candidate = directory / tool.name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    on_path = shutil.which(tool.name)
+    if on_path:
+        return Path(on_path)
+    for directory in reversed(_plugin_dirs(tool.name)):
+        candidate = directory / tool.name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    paths: dict[str, Path]
+
+    def __getitem__(self, name: str) -> Path:
+        return self.paths[name]
+
+    def has(self, name: str) -> bool:
+        return name in self.paths
+
+
+class MissingToolsError(Exception):
+    pass
+
+
+def find_toolchain() -> Toolchain:
+    """Every tool found, or MissingToolsError naming each missing required one and how to get it."""
+    paths: dict[str, Path] = {}
+    missing = []
+    for tool in TOOLS:
+        found = find(tool)
+        if found is not None:
+            paths[tool.name] = found
+        elif tool.required:
+            missing.append(f"  - {tool.name}: {tool.how_to_get}")
+    # The CLI looks for the language host next to itself or on PATH: if it is elsewhere
+    # (KVM_E2E_BIN), the suite puts that directory on PATH.
+    if missing:
+        searched = ", ".join(str(d) for d in _search_dirs()) or "(KVM_E2E_BIN and KVM_E2E_TOOLS unset)"
+        raise MissingToolsError(
+            "the end-to-end suite runs upstream binaries only, and these are missing:\n"
+            + "\n".join(missing)
+            + f"\nsearched: {searched}, PATH, and the Pulumi plugin directory"
+        )
+    return Toolchain(paths)
