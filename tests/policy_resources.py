@@ -23,11 +23,11 @@ from policies.guardrails import kinds, policy_named
 
 # --- builders for the shapes the program registers -----------------------------------------
 
-MACVTAP_CNI = {"cniVersion": "0.3.1", "name": "vm1-dataplane", "type": "macvtap", "mtu": 1500}
+MACVTAP_CNI = {"cniVersion": "0.3.1", "name": "dataplane", "type": "macvtap", "mtu": 1500}
 
 
 def nad(
-    name: str = "vm1-dataplane",
+    name: str = "dataplane",
     resource: str | None = "macvtap.network.kubevirt.io/dataplane",
     config: Any = MACVTAP_CNI,
     namespace: str = "default",
@@ -60,7 +60,8 @@ def vmi_spec(
 ) -> dict[str, Any]:
     """A VMI spec: a masquerade pod interface plus the given macvtap interfaces.
 
-    ``networks`` maps interface name -> multus networkName (default "vm1-dataplane").
+    ``networks`` maps interface name -> multus networkName (default "dataplane", the shared NAD of that
+    network without settings).
     """
     macvtap = [macvtap_iface("macvtap0")] if macvtap is None else macvtap
     networks = networks or {}
@@ -71,7 +72,7 @@ def vmi_spec(
             "devices": {"interfaces": [{"name": "default", "masquerade": {}}, *macvtap], "rng": {}},
         },
         "networks": [{"name": "default", "pod": {}}]
-        + [{"name": i["name"], "multus": {"networkName": networks.get(i["name"], "vm1-dataplane")}} for i in macvtap],
+        + [{"name": i["name"], "multus": {"networkName": networks.get(i["name"], "dataplane")}} for i in macvtap],
     }
     if memory is None:
         del spec["domain"]["resources"]
@@ -87,13 +88,16 @@ def vmi(name: str = "vm1", namespace: str = "default", **spec: Any) -> dict[str,
     }
 
 
-def virtual_machine(name: str = "vm1", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"runStrategy": "Always", "template": {"spec": vmi_spec(**spec)}},
+def virtual_machine(name: str = "vm1", run_strategy: Any = "Always", **spec: Any) -> dict[str, Any]:
+    """A VirtualMachine as the program registers it (contracts.md): the VMI spec at spec.template.spec."""
+    template = {
+        "metadata": {"labels": {"kubevirt.io/vm": name}, "annotations": {"kvm-in-a-pod.io/nad-configs-digest": "0" * 64}},
+        "spec": vmi_spec(**spec),
     }
+    vm_spec: dict[str, Any] = {"template": template}
+    if run_strategy is not None:
+        vm_spec["runStrategy"] = run_strategy
+    return {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": name, "namespace": "default"}, "spec": vm_spec}
 
 
 def dp_configmap(entries: Any) -> dict[str, Any]:
@@ -184,6 +188,7 @@ def check_stack(policy_name: str, resources: list[PolicyResource], config: dict[
 
 NAD_TYPE = kinds.NAD_TYPE
 VMI_TYPE = kinds.VMI_TYPE
+VM_TYPE = kinds.VM_TYPE
 CONFIGMAP_TYPE = kinds.CONFIGMAP_TYPE
 
 
@@ -195,12 +200,51 @@ def stack(
     nads: list[dict[str, Any]] | None = None,
     devices: Any = None,
 ) -> list[PolicyResource]:
-    """NADs, VMIs and (optionally) the device plugin ConfigMap, no graph."""
+    """NADs, VMs of either kind and (optionally) the device plugin ConfigMap, no graph."""
     resources = [resource(NAD_TYPE, f"nad{i}", props) for i, props in enumerate(nads or [nad()])]
-    resources += [resource(VMI_TYPE, f"{props['metadata']['name']}-vmi", props) for props in vms]
+    resources += [vm_resource(props) for props in vms]
     if devices is not None:
         resources.append(resource(CONFIGMAP_TYPE, "macvtap-config", dp_configmap(devices)))
     return resources
+
+
+def vm_resource(props: dict[str, Any], dependencies: list[PolicyResource] | None = None) -> PolicyResource:
+    """A VMI ("<name>-vmi") or VirtualMachine ("<name>-vm") resource, by the props' kind."""
+    name = props["metadata"]["name"]
+    if props["kind"] == "VirtualMachine":
+        return resource(VM_TYPE, f"{name}-vm", props, dependencies=dependencies)
+    return resource(VMI_TYPE, f"{name}-vmi", props, dependencies=dependencies)
+
+
+def platform_export(networks: dict[str, Any] | None = None, node_count: Any = 2.0) -> dict[str, Any]:
+    """A platform stack's macvtapPlatform output (contracts.md); networks maps name -> capacityPerNode."""
+    networks = {"dataplane": 50.0} if networks is None else networks
+    return {
+        "kubevirtVersion": "v1.9.0",
+        "networks": {
+            name: {
+                "resourceName": f"macvtap.network.kubevirt.io/{name}",
+                "capacityPerNode": capacity,
+                "lowerDevice": "eth0",
+                "mode": "bridge",
+            }
+            for name, capacity in networks.items()
+        },
+        "nodeCount": node_count,
+        "cniInstall": "ssh" if node_count is not None else "daemonset",
+    }
+
+
+def stack_reference(outputs: Any, name: str = "platform", stack_name: str = "acme/kvm-in-a-pod/platform") -> PolicyResource:
+    """A StackReference as stack policies see it: its outputs, not just its inputs."""
+    return resource(kinds.STACK_REFERENCE_TYPE, name, {"name": stack_name, "outputs": outputs, "secretOutputNames": []})
+
+
+def vms_stack(vms: list[dict[str, Any]], outputs: Any, nads: list[dict[str, Any]] | None = None) -> list[PolicyResource]:
+    """A vms stack: a StackReference to the platform, NADs and VMs that depend on the reference."""
+    reference = stack_reference(outputs)
+    shared = [resource(NAD_TYPE, f"nad{i}", props) for i, props in enumerate(nads or [nad()])]
+    return [reference, *shared, *(vm_resource(props, dependencies=[reference, *shared]) for props in vms)]
 
 
 def node_installs(*connections: dict[str, Any]) -> list[PolicyResource]:

@@ -6,6 +6,9 @@
 - vm-resource-limits: a VM requests memory; memory (a Kubernetes quantity in any unit) and CPU
   cores stay within maxMemory (16Gi) and maxCpuCores (8) unless configured.
 - macvtap-unique-macs: no two macvtap interfaces share a MAC, whatever the case.
+- Each of these checks a VirtualMachine's template (spec.template.spec) as it checks a VMI's
+  spec: a broken VirtualMachine is refused with the same message, naming it as a VirtualMachine.
+  A halted VirtualMachine still holds its MACs: starting it would bring the collision back.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from policies.guardrails import kinds
 from policies.guardrails.values import parse_quantity
 from tests.policy_resources import (
+    VM_TYPE,
     VMI_TYPE,
     check_resource,
     check_stack,
@@ -48,7 +51,7 @@ def test_interface_limit_follows_the_knob() -> None:
 
 def test_virtual_machine_templates_are_counted_too() -> None:
     props = virtual_machine(macvtap=[macvtap_iface("a"), macvtap_iface("b"), macvtap_iface("c")])
-    [message] = check_resource("macvtap-interfaces-per-vm", kinds.VM_TYPE, props)
+    [message] = check_resource("macvtap-interfaces-per-vm", VM_TYPE, props)
     assert "VirtualMachine vm1" in message
 
 
@@ -57,6 +60,12 @@ def test_virtual_machine_templates_are_counted_too() -> None:
 
 def test_macvtap_binding_plugin_passes() -> None:
     assert check_resource("macvtap-no-legacy-binding", VMI_TYPE, vmi()) == []
+
+
+def test_core_macvtap_binding_in_a_virtual_machine_template_is_refused() -> None:
+    props = virtual_machine(macvtap=[macvtap_iface("macvtap0", legacy=True)])
+    [message] = check_resource("macvtap-no-legacy-binding", VM_TYPE, props)
+    assert message.startswith("VirtualMachine vm1: interface 'macvtap0'") and "v1.3" in message
 
 
 def test_core_macvtap_binding_is_refused() -> None:
@@ -125,6 +134,18 @@ def test_vm_limits_follow_the_knobs() -> None:
     assert len(messages) == 2
 
 
+def test_virtual_machine_template_beyond_the_limits_is_refused() -> None:
+    assert check_resource("vm-resource-limits", VM_TYPE, virtual_machine()) == []
+    messages = check_resource("vm-resource-limits", VM_TYPE, virtual_machine(memory="17Gi", cores=9.0))
+    assert len(messages) == 2 and all(message.startswith("VirtualMachine vm1 ") for message in messages)
+    assert "17Gi" in messages[0] and "9 CPU cores" in messages[1]
+
+
+def test_virtual_machine_template_without_memory_request_is_refused() -> None:
+    [message] = check_resource("vm-resource-limits", VM_TYPE, virtual_machine(memory=None))
+    assert message.startswith("VirtualMachine vm1 requests no memory")
+
+
 def test_invalid_max_memory_knob_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="maxMemory"):
         check_resource("vm-resource-limits", VMI_TYPE, vmi(), {"maxMemory": "lots"})
@@ -151,3 +172,22 @@ def test_shared_mac_is_refused_whatever_the_case() -> None:
     assert "VirtualMachineInstance vm1 interface 'm'" in message
     assert "VirtualMachineInstance vm2 interface 'n'" in message
     assert urn is not None and urn.endswith("::vm2-vmi")
+
+
+def test_mac_shared_by_a_vmi_and_a_virtual_machine_template_is_refused() -> None:
+    vms = [
+        vmi(name="vm1", macvtap=[macvtap_iface("m", "02:00:00:00:00:01")]),
+        virtual_machine(name="vm2", macvtap=[macvtap_iface("n", "02:00:00:00:00:01")]),
+    ]
+    [(message, urn)] = check_stack("macvtap-unique-macs", stack(vms))
+    assert "VirtualMachineInstance vm1 interface 'm'" in message and "VirtualMachine vm2 interface 'n'" in message
+    assert urn is not None and urn.endswith("::vm2-vm")
+
+
+def test_a_halted_virtual_machine_still_holds_its_macs() -> None:
+    vms = [
+        virtual_machine(name="vm1", macvtap=[macvtap_iface("m", "02:00:00:00:00:01")]),
+        virtual_machine(name="vm2", run_strategy="Halted", macvtap=[macvtap_iface("m", "02:00:00:00:00:01")]),
+    ]
+    [(message, _)] = check_stack("macvtap-unique-macs", stack(vms))
+    assert "VirtualMachine vm2 interface 'm'" in message

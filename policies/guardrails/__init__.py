@@ -1,7 +1,8 @@
 """The policies of the ``macvtap-guardrails`` pack: KubeVirt VMs on a macvtap network.
 
 One module per subject: ``nad`` (NetworkAttachmentDefinitions), ``vm`` (the shape of each VM),
-``device_plugin`` (its ConfigMap), ``capacity`` (devices vs. VM NICs), ``ordering`` (what VMs
+``device_plugin`` (its ConfigMap), ``capacity`` (devices vs. VM NICs), ``platform`` (a `vms` stack's
+platform stack), ``ordering`` (what VMs
 wait for) and ``ssh`` (node connections); ``workloads`` reads VMs of either kind and ``values``
 turns the analyzer's proxies into plain data.
 
@@ -22,6 +23,7 @@ from .capacity import CAPACITY, RESOURCE_KNOWN
 from .device_plugin import DEVICE_PLUGIN_CONFIG
 from .nad import NAD_CONFIG, NAD_RESOURCE_ANNOTATION
 from .ordering import VM_WAITS_FOR_PLATFORM
+from .platform import PLATFORM_REFERENCE
 from .ssh import SSH_HOST_KEY_PINNED
 from .vm import INTERFACES_PER_VM, NO_LEGACY_BINDING, UNIQUE_MACS, VM_RESOURCE_LIMITS
 
@@ -38,6 +40,7 @@ POLICIES: Final[list[Policy]] = [
     CAPACITY,
     RESOURCE_KNOWN,
     UNIQUE_MACS,
+    PLATFORM_REFERENCE,
     VM_WAITS_FOR_PLATFORM,
     SSH_HOST_KEY_PINNED,
 ]

@@ -1,8 +1,15 @@
-"""Supply and demand of macvtap devices: every NIC fits into capacity x nodes, and every NAD's resource exists."""
+"""Supply and demand of macvtap devices: every NIC fits into capacity x nodes, and every NAD's resource exists.
+
+Supply comes from the stack's own device plugin config (an `all` or `platform` stack) or, in a
+`vms` stack, from the platform stack's ``macvtapPlatform`` export. Demand is counted per VM NIC,
+not per NAD: NADs are shared by every VM on the same network and settings, and each NIC of a
+running VM holds one device on its node.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from pulumi_policy import (
@@ -15,10 +22,37 @@ from pulumi_policy import (
 )
 
 from .device_plugin import device_plugin_config
-from .kinds import DEVICE_PLUGIN_CONF_KEY, NODE_CNI_INSTALL_COMPONENT, REMOTE_COMMAND_TYPE, has_ancestor
+from .kinds import DEVICE_PLUGIN_CONF_KEY, NODE_CNI_INSTALL_COMPONENT, PLATFORM_OUTPUT, REMOTE_COMMAND_TYPE, has_ancestor
 from .nad import nads
-from .values import UNKNOWN, at, int_knob, plain, whole_number
+from .platform import usable_platform
+from .values import UNKNOWN, at, plain, whole_number
 from .workloads import attachments
+
+CAPACITY_SCHEMA: Final = PolicyConfigSchema(
+    properties={
+        "nodeCount": {
+            "type": "integer",
+            "minimum": 1,
+            # No default: a vms stack must tell "not set" (use the platform's node count) from "set".
+            "description": "Nodes that run the macvtap device plugin. In a stack that installs the CNI over SSH, "
+            "its node installs are counted instead; in a vms stack this wins over the platform stack's nodeCount. "
+            "When neither this nor the stack tells, 1 node is assumed.",
+        },
+    }
+)
+
+
+@dataclass(frozen=True)
+class Supply:
+    """The macvtap devices the stack's VMs can get, and where that is known from (for messages)."""
+
+    capacities: dict[str, Any]  # node resource name -> devices per node (int, or UNKNOWN if invalid)
+    advertiser: str  # "the device plugin config 'x'" / "the platform stack 'y'"
+    raise_capacity: str  # where to raise a resource's capacity
+    add_resource: str  # where to add a missing resource
+    nodes: int
+    nodes_from: str  # "from ..." or "assumed: ..."
+    urn: str  # where a capacity violation is reported
 
 
 def _managed_node_count(resources: Sequence[PolicyResource]) -> int | None:
@@ -35,85 +69,115 @@ def _managed_node_count(resources: Sequence[PolicyResource]) -> int | None:
     return len(nodes) or None
 
 
-CAPACITY_SCHEMA: Final = PolicyConfigSchema(
-    properties={
-        "nodeCount": {
-            "type": "integer",
-            "minimum": 1,
-            "default": 1,
-            "description": "Nodes that run the macvtap device plugin. Used when the stack does not install "
-            "the CNI on its nodes itself (or their addresses are not known yet, in preview).",
-        },
-    }
-)
+def _configured_node_count(args: StackValidationArgs) -> int | None:
+    # Policy config crosses the wire as a protobuf Struct: integers arrive as floats.
+    value = (args.get_config() or {}).get("nodeCount")
+    return None if value is None else int(value)
+
+
+def supply(args: StackValidationArgs) -> Supply | None:
+    """The stack's macvtap supply; None when nothing in the stack tells it."""
+    configured = _configured_node_count(args)
+    dp_config = device_plugin_config(args.resources)
+    if dp_config is not None:
+        if dp_config.capacities is UNKNOWN:
+            return None
+        managed = _managed_node_count(args.resources)
+        if managed is not None:
+            nodes, nodes_from = managed, "from distinct hosts of the stack's NodeCniInstall commands"
+        elif configured is not None:
+            nodes, nodes_from = configured, "from policy config nodeCount"
+        else:
+            nodes, nodes_from = 1, "assumed: no SSH node installs and no nodeCount in the policy config"
+        return Supply(
+            dp_config.capacities,
+            f"the device plugin config '{dp_config.resource.name}'",
+            f"in {DEVICE_PLUGIN_CONF_KEY} of '{dp_config.resource.name}'",
+            f"add the device to {DEVICE_PLUGIN_CONF_KEY}",
+            nodes,
+            nodes_from,
+            dp_config.resource.urn,
+        )
+    platform = usable_platform(args.resources)
+    if platform is None:
+        return None  # no platform, or one macvtap-platform-reference reports
+    if configured is not None:
+        nodes, nodes_from = configured, "from policy config nodeCount"
+    elif platform.node_count is not None:
+        nodes, nodes_from = platform.node_count, f"from {PLATFORM_OUTPUT}.nodeCount of stack '{platform.stack}'"
+    else:
+        nodes = 1
+        nodes_from = f"assumed: stack '{platform.stack}' does not know its nodes (daemonset mode); set nodeCount in the policy config"
+    return Supply(
+        dict(platform.capacities),
+        f"the platform stack '{platform.stack}'",
+        f"in the platform stack '{platform.stack}' (kvm-in-a-pod:macvtap.lowerDevices[].capacity)",
+        "add the network to the platform stack's kvm-in-a-pod:macvtap.lowerDevices",
+        nodes,
+        nodes_from,
+        platform.resource.urn,
+    )
 
 
 def _check_capacity(args: StackValidationArgs, report: ReportViolation) -> None:
-    dp_config = device_plugin_config(args.resources)
-    if dp_config is None or dp_config.capacities is UNKNOWN:
+    available = supply(args)
+    if available is None:
         return
-    # In preview some VMs' interfaces may be unknown: the known demand is a lower bound, so an
-    # excess found is real.
-    vm_nics = attachments(args.resources)
+    # In preview some VMs' interfaces (or run strategies) may be unknown: the known demand is a
+    # lower bound, so an excess found is real. A halted VirtualMachine has no pod, so no devices.
     nads_by_ref = nads(args.resources)
-    managed_nodes = _managed_node_count(args.resources)
-    if managed_nodes is not None:
-        nodes, nodes_from = managed_nodes, "distinct hosts of the stack's NodeCniInstall commands"
-    else:
-        nodes = int_knob(args.get_config(), CAPACITY_SCHEMA, "nodeCount")
-        nodes_from = "policy config nodeCount"
     demand: dict[str, list[str]] = {}
-    for attachment in vm_nics:
+    for attachment in attachments(args.resources):
+        if attachment.vm.runs is not True:
+            continue
         nad = nads_by_ref.get(attachment.iface.network) if isinstance(attachment.iface.network, tuple) else None
         if nad is not None and isinstance(nad.resource_name, str):
             demand.setdefault(nad.resource_name, []).append(f"{attachment.resource.name}/{attachment.iface.name}")
     for resource_name, unsorted_users in sorted(demand.items()):
         users = sorted(unsorted_users)
-        capacity = dp_config.capacities.get(resource_name)
+        capacity = available.capacities.get(resource_name)
         if not isinstance(capacity, int):
             continue  # not advertised (macvtap-resource-known) or an invalid capacity (macvtap-device-plugin-config)
-        supply = capacity * nodes
-        if len(users) > supply:
+        total = capacity * available.nodes
+        if len(users) > total:
             report(
                 f"macvtap resource '{resource_name}': the stack's VMs request {len(users)} interfaces "
-                f"({', '.join(users)}) but only {supply} exist (capacity {capacity} per node x {nodes} "
-                f"node(s), from {nodes_from}). Raise its capacity in {DEVICE_PLUGIN_CONF_KEY} of "
-                f"'{dp_config.resource.name}', add nodes, or remove interfaces.",
-                dp_config.resource.urn,
+                f"({', '.join(users)}) but only {total} exist (capacity {capacity} per node x {available.nodes} "
+                f"node(s), {available.nodes_from}). Raise its capacity {available.raise_capacity}, add nodes, "
+                "or remove interfaces.",
+                available.urn,
             )
 
 
 def _check_resource_known(args: StackValidationArgs, report: ReportViolation) -> None:
-    dp_config = device_plugin_config(args.resources)
-    if dp_config is None or dp_config.capacities is UNKNOWN:
+    available = supply(args)
+    if available is None:
         return
-    advertised = sorted(dp_config.capacities)
+    advertised = sorted(available.capacities)
     for nad in nads(args.resources).values():
         if not nad.macvtap or not isinstance(nad.resource_name, str):
             continue  # missing or unknown annotations: macvtap-nad-resource-annotation, or preview
-        if nad.resource_name not in dp_config.capacities:
+        if nad.resource_name not in available.capacities:
             report(
-                f"NAD '{nad.resource.name}' requests '{nad.resource_name}', which the device plugin config "
-                f"'{dp_config.resource.name}' does not advertise (it has: {', '.join(advertised)}), so its "
-                f"VMs never schedule (Insufficient {nad.resource_name}). Point the NAD at one of those, or add "
-                f"the device to {DEVICE_PLUGIN_CONF_KEY}.",
+                f"NAD '{nad.resource.name}' requests '{nad.resource_name}', which {available.advertiser} "
+                f"does not advertise (it has: {', '.join(advertised)}), so its VMs never schedule "
+                f"(Insufficient {nad.resource_name}). Point the NAD at one of those, or {available.add_resource}.",
                 nad.resource.urn,
             )
 
 
-
 CAPACITY: Final = StackValidationPolicy(
     name="macvtap-capacity",
-    description="For every macvtap resource, the interfaces the stack's VMs request fit into its capacity "
-    "times the nodes that offer it.",
+    description="For every macvtap resource, the interfaces the stack's running VMs request fit into its capacity "
+    "times the nodes that offer it (from the stack's device plugin, or a vms stack's platform stack).",
     validate=_check_capacity,
     enforcement_level=EnforcementLevel.MANDATORY,
     config_schema=CAPACITY_SCHEMA,
 )
-
 RESOURCE_KNOWN: Final = StackValidationPolicy(
     name="macvtap-resource-known",
-    description="Every macvtap NAD requests a resource the stack's device plugin config advertises.",
+    description="Every macvtap NAD requests a resource the stack's device plugin config, or a vms stack's platform "
+    "stack, advertises.",
     validate=_check_resource_known,
     enforcement_level=EnforcementLevel.MANDATORY,
 )

@@ -16,6 +16,11 @@ DEVICE_PLUGIN_COMPONENT: Final = "kvm-in-a-pod:index:MacvtapDevicePlugin"
 NODE_CNI_INSTALL_COMPONENT: Final = "kvm-in-a-pod:index:NodeCniInstall"
 REMOTE_COMMAND_TYPE: Final = "command:remote:Command"
 COPY_TO_REMOTE_TYPE: Final = "command:remote:CopyToRemote"
+# A `vms` stack reads its platform through one of these; stack policies see its outputs
+# (the engine hands AnalyzeStack each resource's outputs, pkg/resource/deploy/step_generator.go).
+STACK_REFERENCE_TYPE: Final = "pulumi:pulumi:StackReference"
+# The platform (and `all`) stack's export that a `vms` stack's checks read.
+PLATFORM_OUTPUT: Final = "macvtapPlatform"
 
 RESOURCE_NAME_ANNOTATION: Final = "k8s.v1.cni.cncf.io/resourceName"
 MACVTAP_RESOURCE_PREFIX: Final = "macvtap.network.kubevirt.io/"

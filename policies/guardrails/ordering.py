@@ -8,6 +8,7 @@ from typing import Final
 from pulumi_policy import EnforcementLevel, PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from .kinds import DAEMONSET_TYPE, DEVICE_PLUGIN_COMPONENT, KUBEVIRT_TYPE, has_ancestor
+from .platform import is_platform_reference
 from .values import plain
 from .workloads import workload
 
@@ -35,23 +36,31 @@ def _is_device_plugin(resource: PolicyResource) -> bool:
     )
 
 
+_DEPLOY_ORDER = "so Pulumi may create it before KubeVirt serves VMs or before nodes advertise macvtap devices"
+
+
 def _check_vm_waits_for_platform(args: StackValidationArgs, report: ReportViolation) -> None:
-    platform: dict[str, Callable[[PolicyResource], bool]] = {
-        "the KubeVirt CR": lambda r: r.resource_type == KUBEVIRT_TYPE,
-        "the macvtap device plugin DaemonSet": _is_device_plugin,
+    # What each VM must reach, and what goes wrong if it does not. In a vms stack the platform
+    # is another stack: the VM must at least be tied to the reference it was checked against.
+    platform: dict[str, tuple[Callable[[PolicyResource], bool], str]] = {
+        "the KubeVirt CR": (lambda r: r.resource_type == KUBEVIRT_TYPE, _DEPLOY_ORDER),
+        "the macvtap device plugin DaemonSet": (_is_device_plugin, _DEPLOY_ORDER),
+        "the platform stack's StackReference": (
+            is_platform_reference,
+            "so nothing ties it to the platform stack whose capacity and networks it was checked against",
+        ),
     }
-    present = {what: test for what, test in platform.items() if any(test(r) for r in args.resources)}
+    present = {what: check for what, check in platform.items() if any(check[0](r) for r in args.resources)}
     for resource in args.resources:
         vm = workload(resource.resource_type, resource.name, plain(resource.props))
         if vm is None:
             continue
         waits_for = _reachable(resource)
-        for what, test in present.items():
+        for what, (test, consequence) in present.items():
             if not any(test(r) for r in waits_for):
                 report(
                     f"{vm.label} (resource '{resource.name}') does not wait for {what}: neither its "
-                    "dependencies nor its parents' lead there, so Pulumi may create it before KubeVirt "
-                    "serves VMs or before nodes advertise macvtap devices. Add it to depends_on of the "
+                    f"dependencies nor its parents' lead there, {consequence}. Add it to depends_on of the "
                     "VM or of its component.",
                     resource.urn,
                 )
@@ -59,7 +68,8 @@ def _check_vm_waits_for_platform(args: StackValidationArgs, report: ReportViolat
 
 VM_WAITS_FOR_PLATFORM: Final = StackValidationPolicy(
     name="vm-waits-for-platform",
-    description="Every VM waits (through dependencies or parents) for the KubeVirt CR and the macvtap device plugin the stack deploys.",
+    description="Every VM waits (through dependencies or parents) for the KubeVirt CR and the macvtap device plugin the "
+    "stack deploys, or in a vms stack for the StackReference to its platform stack.",
     validate=_check_vm_waits_for_platform,
     enforcement_level=EnforcementLevel.ADVISORY,
 )

@@ -24,19 +24,37 @@ class Workload:
     label: str  # "VirtualMachineInstance vm1", for messages
     namespace: Any  # str or UNKNOWN
     spec: Any  # the VMI spec: dict, UNKNOWN or None
+    runs: Any  # True, False (a halted VirtualMachine) or UNKNOWN
 
 
 def workload(resource_type: str, name: str, props: dict[str, Any]) -> Workload | None:
+    """The VM a resource of either kind describes; None for any other resource."""
     if resource_type == VMI_TYPE:
-        kind, spec = "VirtualMachineInstance", at(props, "spec")
+        kind, spec, runs = "VirtualMachineInstance", at(props, "spec"), True
     elif resource_type == VM_TYPE:
-        kind, spec = "VirtualMachine", at(props, "spec", "template", "spec")
+        kind, spec, runs = "VirtualMachine", at(props, "spec", "template", "spec"), _virtual_machine_runs(props)
     else:
         return None
     metadata_name = at(props, "metadata", "name")
     shown = metadata_name if isinstance(metadata_name, str) else name
     namespace = at(props, "metadata", "namespace")
-    return Workload(f"{kind} {shown}", "default" if namespace is None else namespace, spec)
+    return Workload(f"{kind} {shown}", "default" if namespace is None else namespace, spec, runs)
+
+
+def _virtual_machine_runs(props: dict[str, Any]) -> Any:
+    """Whether KubeVirt keeps a VMI (and with it the pod's devices) for this VirtualMachine.
+
+    Only ``runStrategy: Halted`` creates none; Manual may be started at any time, so it counts.
+    ``running: false`` is the deprecated spelling of Halted (the two fields are mutually
+    exclusive; KubeVirt's docs replaced ``running: false`` with ``runStrategy: Halted``).
+    """
+    strategy = at(props, "spec", "runStrategy")
+    if strategy is UNKNOWN:
+        return UNKNOWN
+    if strategy is not None:
+        return strategy != "Halted"
+    running = at(props, "spec", "running")
+    return UNKNOWN if running is UNKNOWN else running is not False
 
 
 @dataclass(frozen=True)
