@@ -30,9 +30,8 @@ from .values import UNKNOWN, at, int_knob, plain, whole_number
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-def is_device_plugin_configmap(resource_type: str, props: dict[str, Any]) -> bool:
+def _is_device_plugin_configmap(resource_type: str, props: dict[str, Any]) -> bool:
     return resource_type == CONFIGMAP_TYPE and at(props, "metadata", "name") == DEVICE_PLUGIN_CONFIGMAP
-
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def device_plugin_config(resources: Sequence[PolicyResource]) -> DevicePluginCon
     """
     for resource in resources:
         props = plain(resource.props)
-        if not is_device_plugin_configmap(resource.resource_type, props):
+        if not _is_device_plugin_configmap(resource.resource_type, props):
             continue
         text = at(props, "data", DEVICE_PLUGIN_CONF_KEY)
         try:
@@ -68,7 +67,6 @@ def device_plugin_config(resources: Sequence[PolicyResource]) -> DevicePluginCon
     return None
 
 
-
 DEVICE_PLUGIN_CONFIG_SCHEMA: Final = PolicyConfigSchema(
     properties={
         "maxCapacityPerDevice": {
@@ -83,7 +81,7 @@ DEVICE_PLUGIN_CONFIG_SCHEMA: Final = PolicyConfigSchema(
 
 def _check_device_plugin_config(args: ResourceValidationArgs, report: ReportViolation) -> None:
     props = plain(args.props)
-    if not is_device_plugin_configmap(args.resource_type, props):
+    if not _is_device_plugin_configmap(args.resource_type, props):
         return
     where = f"ConfigMap '{args.name}' ({DEVICE_PLUGIN_CONFIGMAP})"
     text = at(props, "data", DEVICE_PLUGIN_CONF_KEY)
@@ -148,7 +146,6 @@ def _check_device_plugin_config(args: ResourceValidationArgs, report: ReportViol
                 "capacity in that range (devices per node).",
                 None,
             )
-
 
 
 DEVICE_PLUGIN_CONFIG: Final = ResourceValidationPolicy(

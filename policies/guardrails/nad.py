@@ -30,7 +30,7 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _RESOURCE_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
 
-def macvtap_plugin(cni_config: Any) -> dict[str, Any] | None:
+def _macvtap_plugin(cni_config: Any) -> dict[str, Any] | None:
     """The macvtap plugin's entry of a CNI config (a single config or a conflist), if any."""
     if not isinstance(cni_config, dict):
         return None
@@ -42,7 +42,7 @@ def macvtap_plugin(cni_config: Any) -> dict[str, Any] | None:
     return None
 
 
-def parse_cni_config(props: dict[str, Any]) -> Any:
+def _parse_cni_config(props: dict[str, Any]) -> Any:
     """The NAD's parsed spec.config; UNKNOWN if not known; None if absent.
 
     Raises ValueError (not JSON) or TypeError (not a string).
@@ -51,7 +51,6 @@ def parse_cni_config(props: dict[str, Any]) -> Any:
     if text is UNKNOWN or text is None:
         return text
     return json.loads(text)
-
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def nads(resources: Sequence[PolicyResource]) -> dict[Any, Nad]:
         name = at(props, "metadata", "name")
         namespace = at(props, "metadata", "namespace")
         try:
-            macvtap = macvtap_plugin(parse_cni_config(props)) is not None
+            macvtap = _macvtap_plugin(_parse_cni_config(props)) is not None
         except (ValueError, TypeError):
             macvtap = False
         annotation = at(props, "metadata", "annotations", RESOURCE_NAME_ANNOTATION)
@@ -81,16 +80,15 @@ def nads(resources: Sequence[PolicyResource]) -> dict[Any, Nad]:
     return found
 
 
-
 def _check_nad_resource_annotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != NAD_TYPE:
         return
     props = plain(args.props)
     try:
-        cni_config = parse_cni_config(props)
+        cni_config = _parse_cni_config(props)
     except (ValueError, TypeError):
         return  # macvtap-nad-config reports configs that are not JSON
-    if macvtap_plugin(cni_config) is None:
+    if _macvtap_plugin(cni_config) is None:
         return
     annotation = at(props, "metadata", "annotations", RESOURCE_NAME_ANNOTATION)
     if annotation is UNKNOWN:
@@ -139,7 +137,7 @@ def _check_nad_config(args: ResourceValidationArgs, report: ReportViolation) -> 
     wants_macvtap = isinstance(annotation, str) and annotation.startswith(MACVTAP_RESOURCE_PREFIX)
     where = f"NAD '{args.name}'"
     try:
-        cni_config = parse_cni_config(props)
+        cni_config = _parse_cni_config(props)
     except (ValueError, TypeError) as error:
         if wants_macvtap:
             report(
@@ -158,7 +156,7 @@ def _check_nad_config(args: ResourceValidationArgs, report: ReportViolation) -> 
                 None,
             )
         return
-    plugin = macvtap_plugin(cni_config)
+    plugin = _macvtap_plugin(cni_config)
     if plugin is None:
         if wants_macvtap:
             cni_type = at(cni_config, "type")
@@ -187,7 +185,6 @@ def _check_nad_config(args: ResourceValidationArgs, report: ReportViolation) -> 
             "from the device the macvtap device plugin allocated to the pod. Remove deviceID.",
             None,
         )
-
 
 
 NAD_RESOURCE_ANNOTATION: Final = ResourceValidationPolicy(

@@ -1,4 +1,4 @@
-"""Deployment order: every VM waits for the platform the stack deploys."""
+"""Deployment order: every VM waits for the platform the stack deploys, or in a `vms` stack for its reference to it."""
 
 from __future__ import annotations
 

@@ -113,15 +113,14 @@ def _check_vm_resource_limits(args: ResourceValidationArgs, report: ReportViolat
         )
 
 
-
 def _normal_mac(mac: str) -> str:
     return mac.strip().lower().replace("-", ":")
 
 
 def _check_unique_macs(args: StackValidationArgs, report: ReportViolation) -> None:
-    vm_nics = attachments(args.resources)
+    # A halted VirtualMachine counts too: starting it would bring the collision back.
     holders: dict[str, list[Attachment]] = {}
-    for attachment in vm_nics:
+    for attachment in attachments(args.resources):
         if isinstance(attachment.iface.mac, str):
             holders.setdefault(_normal_mac(attachment.iface.mac), []).append(attachment)
     for mac, holders_of_mac in sorted(holders.items()):

@@ -95,12 +95,12 @@ def macvtap_interfaces(vm: Workload) -> list[MacvtapInterface] | Unknown:
         elif isinstance(networks, list):
             for entry in networks:
                 if at(entry, "name") == name:
-                    network = nad_reference(at(entry, "multus", "networkName"), vm.namespace)
+                    network = _nad_reference(at(entry, "multus", "networkName"), vm.namespace)
         found.append(MacvtapInterface(str(name), "macvtap" in iface, iface.get("macAddress"), network))
     return found
 
 
-def nad_reference(network_name: Any, namespace: Any) -> Any:
+def _nad_reference(network_name: Any, namespace: Any) -> Any:
     """(namespace, name) of a multus networkName: "name" (the VMI's namespace) or "namespace/name"."""
     if network_name is UNKNOWN or namespace is UNKNOWN:
         return UNKNOWN
@@ -110,7 +110,6 @@ def nad_reference(network_name: Any, namespace: Any) -> Any:
         ns, _, name = network_name.partition("/")
         return (ns, name)
     return (namespace, network_name)
-
 
 
 @dataclass(frozen=True)
