@@ -4,7 +4,7 @@ The one conversion from what ``offline.engine`` recorded to what policies see, s
 offline plan and the tests. It follows the CLI and pulumi_policy's analyzer:
 
 - config: ``pulumi/pkg/resource/analyzer/config.go`` (``ReconcilePolicyPackConfig``): schema
-  defaults, then ``"all"``'s enforcement level, then each policy's entry (a level string, or
+  defaults (a knob without one stays absent), then ``"all"``'s enforcement level, then each policy's entry (a level string, or
   ``{"enforcementLevel"?, <knob>: value}``); the merged knobs are checked against the schema.
   Knobs reach policies through a protobuf Struct, so integers arrive as floats. Stricter than
   the CLI: an unknown policy or knob name is an error here (the CLI ignores it), so a typo in
@@ -127,8 +127,8 @@ def reconcile_config(policy_config: Mapping[str, Any], policies: Sequence[Policy
             if key not in schema:
                 raise ValueError(f"{name}: unknown config knob {key!r}; it has: {', '.join(schema) or 'none'}")
             properties[key] = value
-        for key, spec in schema.items():
-            _check_knob(name, key, properties.get(key), spec)
+        for key, value in properties.items():
+            _check_knob(name, key, value, schema[key])
         settings[name] = PolicySettings(
             level or all_level or policy.enforcement_level or EnforcementLevel.ADVISORY,
             # Policy config travels as a protobuf Struct: every number becomes a float.
@@ -156,8 +156,6 @@ def _level(name: str, value: Any) -> EnforcementLevel:
 def _check_knob(policy: str, key: str, value: Any, spec: Mapping[str, Any]) -> None:
     """The JSON-schema keywords the pack's config schemas use: type, minimum, pattern."""
     where = f"{policy}: config knob {key}={value!r}"
-    if value is None:
-        raise ValueError(f"{policy}: config knob {key} has no value and no default")
     kind = spec.get("type")
     if kind == "integer" and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value)):
         raise ValueError(f"{where} is not an integer")

@@ -1,7 +1,7 @@
 """The ``macvtap-guardrails`` policy pack: ``pulumi preview --policy-pack policies``.
 
 Only builds the pack: ``PolicyPack(...)`` starts the analyzer's gRPC server and never
-returns, so nothing may import this file. The policies live in ``guardrails.py``.
+returns, so nothing may import this file. The policies live in the ``guardrails`` package.
 """
 
 import importlib

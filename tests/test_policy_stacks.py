@@ -11,11 +11,12 @@
   too many interfaces, an oversized VM (which dev's generous limits allow).
 - Enforcement levels follow the config file: a level string or {"enforcementLevel"}, "all",
   "disabled"; knobs get the schema defaults and reach policies as floats, as from the CLI.
-- Config mistakes (unknown policy or knob, wrong type, out of range, bad level) are refused.
+- Config mistakes (unknown policy or knob, wrong type, out of range, bad level) are refused. A
+  knob without a default (nodeCount) stays absent until set, as from the CLI.
 - A policy that reads an unknown value is skipped with a note; the pack's own policies never are.
 - The report serializes to JSON.
 - policies/__main__.py serves the pack as the CLI launches it (`python -u -m pulumi.policy`
-  in policies/): it lists the eleven policies with their schemas over gRPC, takes a config and
+  in policies/): it lists the twelve policies with their schemas over gRPC, takes a config and
   analyzes a resource.
 """
 
@@ -230,6 +231,11 @@ def test_knobs_get_defaults_and_arrive_as_floats() -> None:
     assert settings["macvtap-unique-macs"] == PolicySettings(EnforcementLevel.MANDATORY, {})
 
 
+def test_a_knob_without_default_stays_absent_until_set() -> None:
+    assert reconcile_config({})["macvtap-capacity"].properties == {}
+    assert reconcile_config({"macvtap-capacity": {"nodeCount": 3}})["macvtap-capacity"].properties == {"nodeCount": 3.0}
+
+
 @pytest.mark.parametrize(
     ("config", "error"),
     [
@@ -238,6 +244,7 @@ def test_knobs_get_defaults_and_arrive_as_floats() -> None:
         ({"macvtap-capacity": {"nodeCount": "2"}}, "is not an integer"),
         ({"macvtap-capacity": {"nodeCount": 1.5}}, "is not an integer"),
         ({"macvtap-capacity": {"nodeCount": 0}}, "below the minimum 1"),
+        ({"macvtap-capacity": {"nodeCount": None}}, "is not an integer"),
         ({"vm-resource-limits": {"maxMemory": "16 GB"}}, "does not match"),
         ({"vm-resource-limits": {"maxMemory": 16}}, "is not a string"),
         ({"macvtap-capacity": "strict"}, "not a valid enforcement level"),
@@ -308,8 +315,9 @@ def test_served_pack_lists_its_policies_and_schemas(served_pack: analyzer_pb2_gr
     info = served_pack.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert info.name == "macvtap-guardrails"
     schemas = {policy.name: json_format.MessageToDict(policy.configSchema) for policy in info.policies}
-    assert len(schemas) == 11
-    assert schemas["macvtap-capacity"]["properties"]["nodeCount"]["default"] == 1
+    assert len(schemas) == 12
+    node_count = schemas["macvtap-capacity"]["properties"]["nodeCount"]
+    assert node_count["type"] == "integer" and "default" not in node_count  # unset must stay unset
 
 
 def test_served_pack_takes_the_stack_config_and_analyzes(served_pack: analyzer_pb2_grpc.AnalyzerStub, lab: Recording) -> None:
