@@ -46,7 +46,8 @@ VIRTCTL_ACTIONS: Mapping[RunStrategy, tuple[str, ...]] = {
     "Manual": ("start", "stop", "restart"),
     "Halted": ("start",),
 }
-# Run strategies under which KubeVirt starts the VM by itself, so `pulumi up` can wait for Ready.
+# Run strategies under which KubeVirt starts the VM by itself, so `pulumi up` can wait for its
+# Ready condition (kubevirt.io/v1 VirtualMachineReady: "copied to the virtual machine from its vmi").
 AWAITED_RUN_STRATEGIES: tuple[RunStrategy, ...] = ("Always", "RerunOnFailure")
 
 
