@@ -21,7 +21,8 @@
   errors (bad ``--set``, unknown stack or policy, missing schema directory, an --out that is
   not a plan directory, which is left untouched).
 - Without ``--schemas`` the KubeVirt and NAD kinds are reported as not validated, never valid.
-- A VirtualMachine (lab's web1) is validated against the swagger's v1.VirtualMachine, with 0 errors.
+- A VirtualMachine (lab's web1) is validated against the swagger's v1.VirtualMachine, with 0 errors;
+  dev with both VMs as VirtualMachines renders with 0 schema errors and no policy violation.
 """
 
 from __future__ import annotations
@@ -161,6 +162,21 @@ def test_schema_report_lists_every_object_and_its_schema(dev_run: Run) -> None:
     assert schemas["NetworkAttachmentDefinition"].startswith("network-attachment-definition-crd-v1.yaml")
     assert schemas["DaemonSet"].startswith("Kubernetes 1.33 strict (kubernetes-validate")
     assert schemas["ConfigFile"] is None
+
+
+def test_a_stack_of_virtual_machines_renders_validates_and_passes_the_pack(tmp_path: Path) -> None:
+    vms = stack_value("dev", "vms")
+    vms[0].update(kind="VirtualMachine")
+    vms[1].update(kind="VirtualMachine", runStrategy="Halted")
+    run = run_plan(tmp_path / "out", "dev", "--schemas", SCHEMAS, "--set", f"kvm-in-a-pod:vms={json.dumps(vms)}")
+    assert run.code == 0, run.stderr
+    assert "schemas: 8 validated, 0 errors in 0 objects, 2 not validated" in run.stdout
+    assert "policies: 0 mandatory, 0 advisory violations" in run.stdout
+    assert [name for name in run.files() if "virtualmachine" in name] == [
+        "manifests/009-virtualmachine-default-vm1.yaml",
+        "manifests/010-virtualmachine-default-vm2.yaml",
+    ]
+    assert "runStrategy: Halted" in run.read("manifests/010-virtualmachine-default-vm2.yaml")
 
 
 def test_a_virtual_machine_is_validated_against_its_own_schema(lab_run: Run) -> None:
