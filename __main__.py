@@ -10,9 +10,9 @@ import pulumi
 from components.config import load_stack_config
 from components.device_plugin import MacvtapDevicePlugin
 from components.kubevirt import KubeVirt
-from components.macvtap_vm import MacvtapVM, MacvtapVMArgs
 from components.multus import Multus
 from components.node_cni import NodeCniInstall, NodeCniInstallArgs
+from components.vm_deployment import deploy_vms
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -40,23 +40,11 @@ if config.ssh_mode:
     )
     platform.extend(node_install.installs.values())
 
-vms = [
-    MacvtapVM(
-        vm.name,
-        MacvtapVMArgs(
-            vm=vm,
-            namespace=config.vm_namespace,
-            stack=pulumi.get_stack(),
-            platform=platform,
-            nad_prerequisites=[multus.manifest] if multus else [],
-        ),
-    )
-    for vm in config.vms
-]
+vms = deploy_vms(config, pulumi.get_stack(), platform, nad_prerequisites=[multus.manifest] if multus else [])
 
 pulumi.export("kubevirtVersion", kubevirt.version)
 pulumi.export("macvtapResourceNames", device_plugin.resource_names)
-pulumi.export("vms", {vm.vmi_name: {"namespace": vm.namespace, "macs": vm.macs, "console": vm.console_command} for vm in vms})
+pulumi.export("vms", vms)
 if node_install is not None:
     pulumi.export("cniBinarySha256", node_install.binary_sha256)
     pulumi.export("cniNodes", sorted(node_install.installs))

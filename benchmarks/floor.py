@@ -48,6 +48,8 @@ def replay(recording: Recording) -> Callable[[], None]:
             opts = pulumi.ResourceOptions(
                 parent=registered[resource.parent] if resource.parent else None,
                 depends_on=[registered[urn] for urn in resource.dependencies],
+                replace_on_changes=list(resource.replace_on_changes) or None,
+                delete_before_replace=resource.delete_before_replace,
             )
             props = rebuild_input(dict(resource.inputs))
             if resource.custom:
@@ -70,13 +72,16 @@ def _comparable(resource: RecordedResource) -> dict[str, Any]:
         "parent": resource.parent,
         "dependencies": sorted(set(resource.dependencies)),
         "inputs": resource.inputs,
+        "replaceOnChanges": list(resource.replace_on_changes),
+        "deleteBeforeReplace": resource.delete_before_replace,
     }
 
 
 def replay_differences(program: Recording, floor: Recording) -> list[str]:
     """What differs between two recordings, URN by URN (registration order is ignored).
 
-    Compared: type, name, custom, parent, dependencies as a set, inputs, stack outputs.
+    Compared: type, name, custom, parent, dependencies as a set, inputs, replaceOnChanges and
+    deleteBeforeReplace, stack outputs.
     Property dependencies are not: the floor passes plain values, so every edge is explicit.
     """
     expected: Mapping[str, dict[str, Any]] = {r.urn: _comparable(r) for r in program.resources}

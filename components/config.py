@@ -8,6 +8,7 @@ and what would be valid, all problems at once, as one ``pulumi.RunError`` (no st
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -245,8 +246,19 @@ class MacvtapAttachment(_Model):
         return value.lower()
 
 
+VMKind = Literal["VirtualMachineInstance", "VirtualMachine"]
+# KubeVirt's run strategies (user guide, "Run Strategies"); `Once` is left out on purpose: a VM
+# that runs once and stays stopped is not something a declarative stack can converge on.
+RunStrategy = Literal["Always", "RerunOnFailure", "Manual", "Halted"]
+DEFAULT_RUN_STRATEGY: RunStrategy = "Always"
+
+
 class VM(_Model):
     name: str
+    # A VMI is the bare, immutable instance; a VirtualMachine is the persistent object that
+    # survives node reboots and works with `virtctl start/stop/restart`.
+    kind: VMKind = "VirtualMachineInstance"
+    run_strategy: RunStrategy | None = Field(None, alias="runStrategy")
     image: str = DEFAULT_VM_IMAGE
     memory: str = "1024M"
     cpu_cores: int = Field(1, alias="cpuCores", ge=1, le=1024)
@@ -284,6 +296,11 @@ class VM(_Model):
         if value is not None and not value.startswith(("#cloud-config", "#!")):
             raise ValueError("must be cloud-init user data starting with '#cloud-config' (or a '#!' script)")
         return value
+
+    @property
+    def effective_run_strategy(self) -> RunStrategy:
+        """The VirtualMachine's run strategy (meaningless for a VMI, which always runs)."""
+        return self.run_strategy or DEFAULT_RUN_STRATEGY
 
 
 class StackConfig(_Model):
@@ -384,6 +401,14 @@ def _cross_check(config: StackConfig, secret_keys: frozenset[str], project_dir: 
 
     macs: dict[str, str] = {}
     for vm_index, vm in enumerate(config.vms):
+        if vm.kind == "VirtualMachineInstance" and vm.run_strategy is not None:
+            problems.append(
+                (
+                    key_path(("vms", vm_index, "runStrategy")),
+                    f"is only meaningful with kind VirtualMachine (this VM's kind is {vm.kind}, which always runs);"
+                    " set kind: VirtualMachine or remove runStrategy",
+                )
+            )
         for attachment_index, attachment in enumerate(vm.macvtap):
             path = ("vms", vm_index, "macvtap", attachment_index)
             if attachment.network not in networks:
@@ -394,12 +419,12 @@ def _cross_check(config: StackConfig, secret_keys: frozenset[str], project_dir: 
                         f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
                     )
                 )
-            nad = nad_name(vm, attachment_index)
+            nad = nad_name(attachment)
             if len(nad) > 63:
                 problems.append(
                     (
                         key_path((*path, "network")),
-                        f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the VM or network name",
+                        f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the network name",
                     )
                 )
             if attachment.mac is not None:
@@ -463,11 +488,28 @@ def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project
     return problems
 
 
-def nad_name(vm: VM, attachment_index: int) -> str:
-    """The NAD for one attachment: ``<vm>-<network>``, numbered when a network repeats."""
-    network = vm.macvtap[attachment_index].network
-    earlier = sum(1 for attachment in vm.macvtap[:attachment_index] if attachment.network == network)
-    return f"{vm.name}-{network}" + (f"-{earlier}" if earlier else "")
+def nad_settings(attachment: MacvtapAttachment) -> dict[str, Any]:
+    """The attachment settings that go into its NAD's CNI config (only the ones given)."""
+    settings: dict[str, Any] = {}
+    if attachment.mtu is not None:
+        settings["mtu"] = attachment.mtu
+    if attachment.promisc_mode is not None:
+        settings["promiscMode"] = attachment.promisc_mode
+    return settings
+
+
+def nad_name(attachment: MacvtapAttachment) -> str:
+    """The shared NAD of every attachment with this network and these settings.
+
+    The network's own name when no setting is given (``dataplane``), as upstream's examples
+    name one NAD per L2 network; else ``<network>-<6 hex of sha256 of the canonical
+    settings>`` (``storage-3f9a1c``), so attachments that differ get NADs that differ.
+    """
+    settings = nad_settings(attachment)
+    if not settings:
+        return attachment.network
+    canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return f"{attachment.network}-{hashlib.sha256(canonical.encode()).hexdigest()[:6]}"
 
 
 @dataclass(frozen=True)

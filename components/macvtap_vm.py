@@ -1,14 +1,24 @@
-"""MacvtapVM: a KubeVirt VMI with a masquerade pod NIC plus one macvtap NIC per attachment.
+"""MacvtapVM: a KubeVirt VM (a VirtualMachineInstance or a VirtualMachine) with a masquerade pod
+NIC plus one macvtap NIC per attachment, each on its network's shared NAD (``MacvtapNetworks``).
 
-Each attachment gets its own NetworkAttachmentDefinition, whose resourceName annotation makes
-KubeVirt request one device from the macvtap device plugin for the VM's pod.
+Lifecycle on a real cluster (issue 11):
+
+- A VMI's spec is immutable: virt-api's VMI update admitter refuses any spec change by anyone
+  but KubeVirt's service accounts ("update of VMI object is restricted"; kubevirt
+  pkg/virt-api/webhooks/validating-webhook/admitters/vmi-update-admitter.go). So any spec
+  change replaces the VMI, and since its name is fixed the old one is deleted first.
+- Multus and the macvtap CNI read a NAD only when the VM's pod is created, so the VM carries a
+  digest of its NADs' configs; a NAD change then replaces (VMI) or updates (VirtualMachine)
+  exactly the VMs that use it.
+- A VirtualMachine's template is mutable: a change updates it, and KubeVirt applies it at the
+  next restart, flagged by the ``RestartRequired`` condition (user guide, "VM Rollout
+  Strategies").
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,13 +26,29 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components.config import VM, MacvtapAttachment, nad_name
-from components.device_plugin import resource_name_for
+from components.config import VM, MacvtapAttachment, RunStrategy, nad_name
+from components.macvtap_networks import nad_configs_digest
 
-# macvtap-cni accepts these CNI versions; 0.3.1 is what upstream's examples use (domain.md).
-CNI_VERSION = "0.3.1"
 POD_INTERFACE = "default"
 VM_READY_TIMEOUT_SECONDS = 900
+NAD_DIGEST_ANNOTATION = "kvm-in-a-pod.io/nad-configs-digest"
+# Pulumi property paths (resource.ParsePropertyPath): a key holding "." is written ["..."]. The
+# engine turns an update into a replacement when a changed path of the provider's detailed diff
+# lies under one of these (step_generator.go, applyReplaceOnChanges); the kubernetes provider
+# reports leaf paths such as spec.domain.resources.requests.memory.
+VMI_REPLACE_ON_CHANGES = ("spec", f'metadata.annotations["{NAD_DIGEST_ANNOTATION}"]')
+# `virtctl start/stop/restart` per run strategy, as KubeVirt's user guide ("Run Strategies")
+# tabulates them: only the ones that do something. `stop` of an Always or RerunOnFailure VM and
+# `start` of a Halted one also rewrite spec.runStrategy.
+VIRTCTL_ACTIONS: Mapping[RunStrategy, tuple[str, ...]] = {
+    "Always": ("stop", "restart"),
+    "RerunOnFailure": ("stop", "restart"),
+    "Manual": ("start", "stop", "restart"),
+    "Halted": ("start",),
+}
+# Run strategies under which KubeVirt starts the VM by itself, so `pulumi up` can wait for its
+# Ready condition (kubevirt.io/v1 VirtualMachineReady: "copied to the virtual machine from its vmi").
+AWAITED_RUN_STRATEGIES: tuple[RunStrategy, ...] = ("Always", "RerunOnFailure")
 
 
 def derive_mac(stack: str, vm_name: str, interface: str) -> str:
@@ -58,7 +84,7 @@ def plan_attachments(stack: str, vm: VM) -> list[PlannedAttachment]:
         planned.append(
             PlannedAttachment(
                 interface=interface,
-                nad_name=nad_name(vm, index),
+                nad_name=nad_name(attachment),
                 network=attachment.network,
                 mac=attachment.mac or derive_mac(stack, vm.name, interface),
                 attachment=attachment,
@@ -67,25 +93,9 @@ def plan_attachments(stack: str, vm: VM) -> list[PlannedAttachment]:
     return planned
 
 
-def cni_config(planned: PlannedAttachment) -> str:
-    """The NAD's ``spec.config``; deviceID is left to Multus and the device plugin."""
-    config: dict[str, Any] = {"cniVersion": CNI_VERSION, "name": planned.nad_name, "type": "macvtap"}
-    if planned.attachment.mtu is not None:
-        config["mtu"] = planned.attachment.mtu
-    if planned.attachment.promisc_mode is not None:
-        config["promiscMode"] = planned.attachment.promisc_mode
-    return json.dumps(config, separators=(",", ":"))
-
-
-def nad_manifest(planned: PlannedAttachment, namespace: str) -> dict[str, Any]:
-    return {
-        "metadata": {
-            "name": planned.nad_name,
-            "namespace": namespace,
-            "annotations": {"k8s.v1.cni.cncf.io/resourceName": resource_name_for(planned.network)},
-        },
-        "spec": {"config": cni_config(planned)},
-    }
+def nads_used_by(vm: VM) -> list[str]:
+    """The names of the NADs ``vm`` attaches to, once each, sorted."""
+    return sorted({nad_name(attachment) for attachment in vm.macvtap})
 
 
 def cloud_init_user_data(vm: VM) -> str:
@@ -106,8 +116,8 @@ def cloud_init_network_data(pod_mac: str, attachments: Sequence[PlannedAttachmen
     return yaml.safe_dump({"version": 2, "ethernets": ethernets}, sort_keys=True, default_flow_style=False)
 
 
-def vmi_manifest(stack: str, vm: VM, namespace: str) -> dict[str, Any]:
-    """The VirtualMachineInstance (kubevirt.io/v1) for ``vm``."""
+def vmi_spec(stack: str, vm: VM) -> dict[str, Any]:
+    """The VMI spec for ``vm``: a VMI's ``spec``, a VirtualMachine's ``spec.template.spec``."""
     attachments = plan_attachments(stack, vm)
     pod_mac = derive_mac(stack, vm.name, POD_INTERFACE)
     interfaces: list[dict[str, Any]] = [{"name": POD_INTERFACE, "masquerade": {}, "macAddress": pod_mac}]
@@ -118,42 +128,100 @@ def vmi_manifest(stack: str, vm: VM, namespace: str) -> dict[str, Any]:
         interfaces.append({"name": planned.interface, "binding": {"name": "macvtap"}, "macAddress": planned.mac})
         networks.append({"name": planned.interface, "multus": {"networkName": planned.nad_name}})
     return {
+        "domain": {
+            "cpu": {"cores": vm.cpu_cores},
+            "resources": {"requests": {"memory": vm.memory}},
+            "devices": {
+                "disks": [
+                    {"name": "containerdisk", "disk": {"bus": "virtio"}},
+                    {"name": "cloudinitdisk", "disk": {"bus": "virtio"}},
+                ],
+                "interfaces": interfaces,
+                "rng": {},
+            },
+        },
+        "networks": networks,
+        "terminationGracePeriodSeconds": 30,
+        "volumes": [
+            {"name": "containerdisk", "containerDisk": {"image": vm.image}},
+            {
+                "name": "cloudinitdisk",
+                "cloudInitNoCloud": {
+                    "userData": cloud_init_user_data(vm),
+                    "networkData": cloud_init_network_data(pod_mac, attachments),
+                },
+            },
+        ],
+    }
+
+
+def vm_labels(vm: VM) -> dict[str, str]:
+    # Never under kubevirt.io/: virt-api guards those labels on a VMI too.
+    return {"app.kubernetes.io/name": vm.name, "app.kubernetes.io/part-of": "kvm-in-a-pod"}
+
+
+def _wait_until_ready() -> dict[str, str]:
+    return {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": str(VM_READY_TIMEOUT_SECONDS)}
+
+
+def vmi_manifest(stack: str, vm: VM, namespace: str, nad_configs: Mapping[str, str]) -> dict[str, Any]:
+    """The VirtualMachineInstance (kubevirt.io/v1) for ``vm``; ``nad_configs`` maps its NADs to their configs."""
+    return {
         "metadata": {
             "name": vm.name,
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/name": vm.name, "app.kubernetes.io/part-of": "kvm-in-a-pod"},
-            "annotations": {
-                "pulumi.com/waitFor": "condition=Ready",
-                "pulumi.com/timeoutSeconds": str(VM_READY_TIMEOUT_SECONDS),
-            },
+            "labels": vm_labels(vm),
+            "annotations": {**_wait_until_ready(), NAD_DIGEST_ANNOTATION: nad_configs_digest(nad_configs)},
+        },
+        "spec": vmi_spec(stack, vm),
+    }
+
+
+def virtual_machine_manifest(stack: str, vm: VM, namespace: str, nad_configs: Mapping[str, str]) -> dict[str, Any]:
+    """The VirtualMachine (kubevirt.io/v1) for ``vm``: the same VMI spec, as its template."""
+    run_strategy = vm.effective_run_strategy
+    return {
+        "metadata": {
+            "name": vm.name,
+            "namespace": namespace,
+            "labels": vm_labels(vm),
+            # Halted and Manual VMs are not started by KubeVirt: nothing to wait for.
+            **({"annotations": _wait_until_ready()} if run_strategy in AWAITED_RUN_STRATEGIES else {}),
         },
         "spec": {
-            "domain": {
-                "cpu": {"cores": vm.cpu_cores},
-                "resources": {"requests": {"memory": vm.memory}},
-                "devices": {
-                    "disks": [
-                        {"name": "containerdisk", "disk": {"bus": "virtio"}},
-                        {"name": "cloudinitdisk", "disk": {"bus": "virtio"}},
-                    ],
-                    "interfaces": interfaces,
-                    "rng": {},
-                },
+            "runStrategy": run_strategy,
+            "template": {
+                "metadata": {"labels": vm_labels(vm), "annotations": {NAD_DIGEST_ANNOTATION: nad_configs_digest(nad_configs)}},
+                "spec": vmi_spec(stack, vm),
             },
-            "networks": networks,
-            "terminationGracePeriodSeconds": 30,
-            "volumes": [
-                {"name": "containerdisk", "containerDisk": {"image": vm.image}},
-                {
-                    "name": "cloudinitdisk",
-                    "cloudInitNoCloud": {
-                        "userData": cloud_init_user_data(vm),
-                        "networkData": cloud_init_network_data(pod_mac, attachments),
-                    },
-                },
-            ],
         },
     }
+
+
+def vm_outputs(vm: VM, namespace: str, macs: Mapping[str, str]) -> dict[str, Any]:
+    """What a user needs per VM: where it is, its MACs and NADs, and the virtctl commands that apply."""
+
+    def virtctl(action: str) -> str:
+        return f"virtctl {action} -n {namespace} {vm.name}"
+
+    outputs: dict[str, Any] = {
+        "kind": vm.kind,
+        "namespace": namespace,
+        "macs": dict(macs),
+        "nads": nads_used_by(vm),
+        "console": virtctl("console"),
+    }
+    if vm.kind == "VirtualMachineInstance":
+        outputs["onChange"] = "a spec or NAD change replaces the VMI: pulumi up deletes it, then creates it (the guest reboots)"
+        return outputs
+    run_strategy = vm.effective_run_strategy
+    outputs["runStrategy"] = run_strategy
+    outputs.update({action: virtctl(action) for action in VIRTCTL_ACTIONS[run_strategy]})
+    when = "at its next start" if run_strategy == "Halted" else f"at its next restart ({virtctl('restart')})"
+    outputs["onChange"] = (
+        f"a spec or NAD change updates the VirtualMachine; KubeVirt applies it {when} and sets the RestartRequired condition until then"
+    )
+    return outputs
 
 
 @dataclass(frozen=True)
@@ -161,68 +229,46 @@ class MacvtapVMArgs:
     vm: VM
     namespace: str
     stack: str
-    # What the VMI must wait for: the KubeVirt CR, the device plugin, node installs.
+    # The shared NADs by name (at least the ones this VM uses) and their configs.
+    nads: Mapping[str, pulumi.Resource]
+    nad_configs: Mapping[str, str]
+    # What the VM must wait for: the KubeVirt CR, the device plugin, node installs.
     platform: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    # What the NADs must wait for: Multus, which brings their CRD, when the stack installs it.
-    nad_prerequisites: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class MacvtapVM(pulumi.ComponentResource):
-    """One VM: its NetworkAttachmentDefinitions and its VirtualMachineInstance."""
+    """One VM: its VirtualMachineInstance or VirtualMachine, waiting for exactly the NADs it uses."""
 
-    nads: list[k8s.apiextensions.CustomResource]
-    vmi: k8s.apiextensions.CustomResource
-    vmi_name: str
-    namespace: str
-    macs: dict[str, str]
-    console_command: str
+    vm_object: k8s.apiextensions.CustomResource
+    outputs: dict[str, Any]
 
     def __init__(self, name: str, args: MacvtapVMArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("kvm-in-a-pod:index:MacvtapVM", name, None, opts)
         vm = args.vm
-        attachments = plan_attachments(args.stack, vm)
-        self.namespace = args.namespace
-        self.macs = {planned.interface: planned.mac for planned in attachments}
-        self.nads = []
-        for planned in attachments:
-            manifest = nad_manifest(planned, args.namespace)
-            self.nads.append(
-                k8s.apiextensions.CustomResource(
-                    f"{name}-{planned.interface}-nad",
-                    api_version="k8s.cni.cncf.io/v1",
-                    kind="NetworkAttachmentDefinition",
-                    metadata=manifest["metadata"],
-                    spec=manifest["spec"],
-                    # Fixed names (no auto-naming) keep inputs deterministic; a replacement must
-                    # then delete the old object first.
-                    opts=pulumi.ResourceOptions(
-                        parent=self,
-                        depends_on=list(args.nad_prerequisites),
-                        delete_before_replace=True,
-                    ),
-                )
+        used = nads_used_by(vm)
+        nad_configs = {nad: args.nad_configs[nad] for nad in used}
+        # `depends_on` given to this component would not reach the VM object: put it here.
+        depends_on = [*(args.nads[nad] for nad in used), *args.platform]
+        if vm.kind == "VirtualMachineInstance":
+            manifest = vmi_manifest(args.stack, vm, args.namespace, nad_configs)
+            # The name is fixed, so the old VMI must go before the new one can be created.
+            options = pulumi.ResourceOptions(
+                parent=self, depends_on=depends_on, replace_on_changes=list(VMI_REPLACE_ON_CHANGES), delete_before_replace=True
             )
-        manifest = vmi_manifest(args.stack, vm, args.namespace)
-        # `depends_on` given to this component would not reach the VMI: put it here.
-        self.vmi = k8s.apiextensions.CustomResource(
-            f"{name}-vmi",
+            suffix = "vmi"
+        else:
+            manifest = virtual_machine_manifest(args.stack, vm, args.namespace, nad_configs)
+            # The template is mutable: changes are updates, applied by KubeVirt at the next restart.
+            options = pulumi.ResourceOptions(parent=self, depends_on=depends_on, delete_before_replace=True)
+            suffix = "vm"
+        self.vm_object = k8s.apiextensions.CustomResource(
+            f"{name}-{suffix}",
             api_version="kubevirt.io/v1",
-            kind="VirtualMachineInstance",
+            kind=vm.kind,
             metadata=manifest["metadata"],
             spec=manifest["spec"],
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[*self.nads, *args.platform],
-                delete_before_replace=True,
-            ),
+            opts=options,
         )
-        self.vmi_name = vm.name
-        self.console_command = f"virtctl console -n {args.namespace} {vm.name}"
-        self.register_outputs(
-            {
-                "vmiName": vm.name,
-                "namespace": args.namespace,
-                "macs": self.macs,
-                "console": self.console_command,
-            }
-        )
+        macs = {planned.interface: planned.mac for planned in plan_attachments(args.stack, vm)}
+        self.outputs = vm_outputs(vm, args.namespace, macs)
+        self.register_outputs(self.outputs)

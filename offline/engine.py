@@ -71,6 +71,10 @@ class RecordedResource:
     property_dependencies: Mapping[str, tuple[str, ...]]
     inputs: Mapping[str, Any]  # camelCase keys, numbers as floats, secrets still wrapped
     provider: str
+    # The resource options that decide how the engine applies a change: the property paths
+    # whose change forces a replacement, and whether the old object goes first.
+    replace_on_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
 
 
 @dataclass
@@ -140,6 +144,8 @@ class RecordingMonitor(MockMonitor):
                 property_dependencies={key: tuple(deps.urns) for key, deps in sorted(request.propertyDependencies.items())},
                 inputs=inputs,
                 provider=request.provider,
+                replace_on_changes=tuple(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
             )
         )
         if request.transforms:

@@ -8,6 +8,7 @@ from offline.engine import RecordedResource, Recording, unwrap_secrets
 
 NAD = "kubernetes:k8s.cni.cncf.io/v1:NetworkAttachmentDefinition"
 VMI = "kubernetes:kubevirt.io/v1:VirtualMachineInstance"
+VM = "kubernetes:kubevirt.io/v1:VirtualMachine"
 KUBEVIRT_CR = "kubernetes:kubevirt.io/v1:KubeVirt"
 CONFIG_FILE = "kubernetes:yaml/v2:ConfigFile"
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"

@@ -30,9 +30,10 @@ from benchmarks.run import (
 )
 from offline.engine import RecordedResource, Recording, record_callable, record_program
 
-# Per VM: the MacvtapVM component, two NADs, the VMI. Fixed: 4 components, 2 ConfigFiles,
-# KubeVirt CR, Namespace, ServiceAccount, ConfigMap, DaemonSet, 2 copies, 2 installs.
-RESOURCES_AT_3_VMS = 15 + 4 * 3
+# Per VM: the MacvtapVM component and the VMI. Fixed: 5 components, 2 ConfigFiles, KubeVirt CR,
+# Namespace, ServiceAccount, ConfigMap, DaemonSet, 2 copies, 2 installs, and the two shared NADs
+# (lan, storage mtu 9000) every VM uses.
+RESOURCES_AT_3_VMS = 18 + 2 * 3
 PLATFORM_CHAIN = ["macvtap-namespace", "macvtap-config", "macvtap-daemonset"]
 
 
@@ -57,7 +58,7 @@ def test_report_has_one_row_per_size_with_a_sample_per_repeat(report: Report) ->
 
 
 def test_report_analyses_dev_lab_and_the_generated_stack(report: Report) -> None:
-    assert [(g.stack, len(g.critical_path), g.width) for g in report.graphs] == [("dev", 4, 5), ("lab", 4, 9), ("N=3", 4, 11)]
+    assert [(g.stack, len(g.critical_path), g.width) for g in report.graphs] == [("dev", 4, 4), ("lab", 4, 8), ("N=3", 4, 7)]
     assert report.graphs[-1].critical_path == [*PLATFORM_CHAIN, "vm0000-vmi"]
 
 
@@ -69,8 +70,8 @@ def test_report_records_the_machine_and_marks_targets_it_could_not_judge(report:
 def test_markdown_has_a_results_row_per_size_and_a_graph_row_per_stack(report: Report) -> None:
     markdown = render_markdown(report)
     assert markdown.startswith(RESULTS_START) and markdown.rstrip().endswith(RESULTS_END)
-    assert "| 3 | 27 |" in markdown
-    assert f"| N=3 | 27 | 4 | 11 | {' → '.join([*PLATFORM_CHAIN, 'vm0000-vmi'])} |" in markdown
+    assert "| 3 | 24 |" in markdown
+    assert f"| N=3 | 24 | 4 | 7 | {' → '.join([*PLATFORM_CHAIN, 'vm0000-vmi'])} |" in markdown
     assert "| critical path independent of N | lengths [4] | yes |" in markdown
 
 

@@ -4,7 +4,10 @@
   is allowed, before any resource is registered.
 - All problems are reported at once, not one per `pulumi up`.
 - Defaults match the README's config reference (KubeVirt v1.9.0, Multus v4.3.0, macvtap-cni
-  v0.13.2, Fedora container disk, 1024M, 1 core, bridge mode, capacity 100).
+  v0.13.2, Fedora container disk, 1024M, 1 core, bridge mode, capacity 100, kind
+  VirtualMachineInstance; a VirtualMachine runs with runStrategy Always).
+- A bad `kind` or `runStrategy` is refused with the allowed values; a runStrategy on a VMI
+  (which always runs) is refused rather than ignored.
 - The SSH key must be stored as a secret, and never shows in a config object's repr.
 """
 
@@ -157,6 +160,33 @@ BAD_DEV_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "valid string",
     ),
     ("user data that is not cloud-init", {"vms": [vm(userData="password: x")]}, "kvm-in-a-pod:vms[0].userData", "#cloud-config"),
+    (
+        "unknown VM kind",
+        {"vms": [vm(), vm(name="vm2", kind="VM")]},
+        "kvm-in-a-pod:vms[1].kind",
+        "'VM' is not allowed; input should be 'VirtualMachineInstance' or 'VirtualMachine'",
+    ),
+    (
+        "unknown run strategy",
+        {"vms": [vm(kind="VirtualMachine", runStrategy="Once")]},
+        "kvm-in-a-pod:vms[0].runStrategy",
+        "'Once' is not allowed; input should be 'Always', 'RerunOnFailure', 'Manual' or 'Halted'",
+    ),
+    (
+        "run strategy on a VMI",
+        {"vms": [vm(), vm(name="vm2", runStrategy="Halted")]},
+        "kvm-in-a-pod:vms[1].runStrategy",
+        "only meaningful with kind VirtualMachine",
+    ),
+    (
+        "NAD name too long",
+        {
+            "macvtap": {"lowerDevices": [{"name": "n" * 60, "lowerDevice": "eth0"}]},
+            "vms": [vm(macvtap=[{"network": "n" * 60, "mtu": 9000}])],
+        },
+        "kvm-in-a-pod:vms[0].macvtap[0].network",
+        "would exceed 63 characters",
+    ),
     ("VM namespace not DNS-1123", {"vmNamespace": "VMs"}, "kvm-in-a-pod:vmNamespace", "DNS-1123"),
 ]
 
@@ -275,6 +305,8 @@ def test_defaults_match_the_config_reference() -> None:
     assert config.vm_namespace == "default"
     machine = config.vms[0]
     assert (machine.image, machine.memory, machine.cpu_cores) == ("quay.io/containerdisks/fedora:latest", "1024M", 1)
+    assert (machine.kind, machine.run_strategy) == ("VirtualMachineInstance", None)
+    assert parse_stack_config(minimal(vms=[vm(kind="VirtualMachine")])).vms[0].effective_run_strategy == "Always"
 
 
 def test_ssh_key_never_shows_in_the_config_repr(fake_cni_binary: Path) -> None:

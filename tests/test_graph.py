@@ -1,7 +1,7 @@
 """Claims about the dependency graph, edge by edge (issue: "The graph").
 
-- A VMI depends on its own NADs, the KubeVirt CR, the device plugin DaemonSet and (ssh
-  mode) every node install; on nothing else.
+- A VM object (VMI or VirtualMachine) depends on the shared NADs it uses, the KubeVirt CR,
+  the device plugin DaemonSet and (ssh mode) every node install; on nothing else.
 - NADs depend on Multus when it is installed; on nothing else.
 - VMs never wait for each other; nodes never wait for each other.
 - Every resource is parented to its component; components are children of the stack.
@@ -9,24 +9,24 @@
 
 from __future__ import annotations
 
+from components.config import MacvtapAttachment, nad_name
 from offline.engine import Recording
-from tests.recorded import NAD, VMI, dependency_closure, depends_on
+from tests.recorded import NAD, VM, VMI, dependency_closure, depends_on
+
+
+def nad_resource(network: str, **settings: object) -> str:
+    return "macvtap-networks-" + nad_name(MacvtapAttachment.model_validate({"network": network, **settings}))
 
 
 def test_dev_vmi_edges(dev: Recording) -> None:
-    assert depends_on(dev, "vm1-vmi") == {"vm1-macvtap0-nad", "kubevirt-cr", "macvtap-daemonset"}
-    assert depends_on(dev, "vm2-vmi") == {"vm2-macvtap0-nad", "kubevirt-cr", "macvtap-daemonset"}
+    assert depends_on(dev, "vm1-vmi") == {"macvtap-networks-dataplane", "kubevirt-cr", "macvtap-daemonset"}
+    assert depends_on(dev, "vm2-vmi") == {"macvtap-networks-dataplane", "kubevirt-cr", "macvtap-daemonset"}
 
 
-def test_lab_vmi_edges_include_every_node_install(lab: Recording) -> None:
-    assert depends_on(lab, "web1-vmi") == {
-        "web1-macvtap0-nad",
-        "web1-macvtap1-nad",
-        "kubevirt-cr",
-        "macvtap-daemonset",
-        "macvtap-cni-node01-install",
-        "macvtap-cni-node02-install",
-    }
+def test_lab_vm_edges_include_every_node_install(lab: Recording) -> None:
+    platform = {"kubevirt-cr", "macvtap-daemonset", "macvtap-cni-node01-install", "macvtap-cni-node02-install"}
+    assert depends_on(lab, "web1-vm") == {nad_resource("lan", mtu=1500), nad_resource("storage", mtu=9000), *platform}
+    assert depends_on(lab, "db1-vmi") == {nad_resource("lan", promiscMode=True), nad_resource("storage", mtu=9000), *platform}
 
 
 def test_nads_depend_on_multus_only(lab: Recording) -> None:
@@ -35,8 +35,8 @@ def test_nads_depend_on_multus_only(lab: Recording) -> None:
 
 
 def test_vms_never_wait_for_each_other(lab: Recording) -> None:
-    assert not {"db1-vmi", "db1-macvtap0-nad", "db1-macvtap1-nad"} & dependency_closure(lab, "web1-vmi")
-    assert not {"web1-vmi", "web1-macvtap0-nad", "web1-macvtap1-nad"} & dependency_closure(lab, "db1-vmi")
+    assert not {"db1-vmi", nad_resource("lan", promiscMode=True)} & dependency_closure(lab, "web1-vm")
+    assert not {"web1-vm", nad_resource("lan", mtu=1500)} & dependency_closure(lab, "db1-vmi")
 
 
 def test_vmi_does_not_wait_for_multus_except_through_its_nads(dev: Recording) -> None:
@@ -44,7 +44,7 @@ def test_vmi_does_not_wait_for_multus_except_through_its_nads(dev: Recording) ->
 
 
 def test_platform_does_not_wait_for_vms(lab: Recording) -> None:
-    vm_names = {r.name for r in lab.of_type(VMI)} | {r.name for r in lab.of_type(NAD)}
+    vm_names = {r.name for r in [*lab.of_type(VMI), *lab.of_type(VM), *lab.of_type(NAD)]}
     for platform in ("kubevirt-cr", "macvtap-daemonset", "macvtap-cni-node01-install", "multus-manifest"):
         assert not vm_names & dependency_closure(lab, platform)
 

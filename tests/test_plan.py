@@ -7,7 +7,7 @@
   commands and the connection's host, port, user and host key, the private key redacted.
 - Each manifest holds exactly the object the program registered (apiVersion, kind, metadata,
   spec...), and the files are numbered in the order the graph implies: every object after the
-  manifests it depends on, each NAD before the VMI that uses it, the KubeVirt CR after its
+  manifests it depends on, each shared NAD before every VM that uses it, the KubeVirt CR after its
   operator manifest, the namespace before the objects in it.
 - Remote manifests are reference files naming the URL (and the Multus image the transform
   pins); a local manifest override is copied verbatim and its objects are schema-checked.
@@ -21,6 +21,8 @@
   errors (bad ``--set``, unknown stack or policy, missing schema directory, an --out that is
   not a plan directory, which is left untouched).
 - Without ``--schemas`` the KubeVirt and NAD kinds are reported as not validated, never valid.
+- A VirtualMachine (lab's web1) is validated against the swagger's v1.VirtualMachine, with 0 errors;
+  dev with both VMs as VirtualMachines renders with 0 schema errors and no policy violation.
 """
 
 from __future__ import annotations
@@ -54,10 +56,9 @@ DEV_MANIFESTS = [
     "005-serviceaccount-kvm-in-a-pod-macvtap-cni.yaml",
     "006-daemonset-kvm-in-a-pod-macvtap-cni.yaml",
     "007-remote-multus-manifest.txt",
-    "008-networkattachmentdefinition-default-vm1-dataplane.yaml",
-    "009-networkattachmentdefinition-default-vm2-dataplane.yaml",
-    "010-virtualmachineinstance-default-vm1.yaml",
-    "011-virtualmachineinstance-default-vm2.yaml",
+    "008-networkattachmentdefinition-default-dataplane.yaml",
+    "009-virtualmachineinstance-default-vm1.yaml",
+    "010-virtualmachineinstance-default-vm2.yaml",
 ]
 REPORTS = ["graph.mmd", "policy-report.json", "policy-report.txt", "schema-report.json", "schema-report.txt"]
 
@@ -132,7 +133,7 @@ def test_dev_renders_cleanly(dev_run: Run) -> None:
     assert dev_run.code == 0, dev_run.stderr
     assert dev_run.stderr == ""
     assert dev_run.files() == sorted([".offline-plan", *REPORTS, *(f"manifests/{m}" for m in DEV_MANIFESTS)])
-    assert "schemas: 9 validated, 0 errors in 0 objects, 2 not validated" in dev_run.stdout
+    assert "schemas: 8 validated, 0 errors in 0 objects, 2 not validated" in dev_run.stdout
     assert "policies: 0 mandatory, 0 advisory violations (policies/config/dev.json)" in dev_run.stdout
     assert "VMs: default/vm1, default/vm2" in dev_run.stdout
     assert "nodes: none" in dev_run.stdout
@@ -143,8 +144,8 @@ def test_lab_renders_cleanly_with_a_placeholder_key(lab_run: Run) -> None:
     assert lab_run.code == 0, lab_run.stderr
     assert "kvm-in-a-pod:sshPrivateKey is not readable from Pulumi.lab.yaml" in lab_run.stdout
     assert "planned with a placeholder value" in lab_run.stdout
-    assert "schemas: 13 validated" not in lab_run.stdout
-    assert "schemas: 11 validated, 0 errors in 0 objects, 2 not validated" in lab_run.stdout
+    assert "schemas: 10 validated, 0 errors in 0 objects, 2 not validated" in lab_run.stdout
+    assert "VMs: default/db1, default/web1" in lab_run.stdout
     assert "policies: 0 mandatory, 0 advisory violations (policies/config/lab.json)" in lab_run.stdout
     assert "nodes: node01, node02" in lab_run.stdout
     # One private key per remote resource: 2 nodes x (copy + install).
@@ -154,13 +155,34 @@ def test_lab_renders_cleanly_with_a_placeholder_key(lab_run: Run) -> None:
 
 def test_schema_report_lists_every_object_and_its_schema(dev_run: Run) -> None:
     report = json.loads(dev_run.read("schema-report.json"))
-    assert report["totals"] == {"validated": 9, "invalid": 0, "errors": 0, "notValidated": 2}
+    assert report["totals"] == {"validated": 8, "invalid": 0, "errors": 0, "notValidated": 2}
     schemas = {obj["kind"]: obj["schema"] for obj in report["objects"]}
     assert schemas["VirtualMachineInstance"] == "kubevirt-v1.9.0-swagger.json#/definitions/v1.VirtualMachineInstance"
     assert schemas["KubeVirt"] == "kubevirt-v1.9.0-swagger.json#/definitions/v1.KubeVirt"
     assert schemas["NetworkAttachmentDefinition"].startswith("network-attachment-definition-crd-v1.yaml")
     assert schemas["DaemonSet"].startswith("Kubernetes 1.33 strict (kubernetes-validate")
     assert schemas["ConfigFile"] is None
+
+
+def test_a_stack_of_virtual_machines_renders_validates_and_passes_the_pack(tmp_path: Path) -> None:
+    vms = stack_value("dev", "vms")
+    vms[0].update(kind="VirtualMachine")
+    vms[1].update(kind="VirtualMachine", runStrategy="Halted")
+    run = run_plan(tmp_path / "out", "dev", "--schemas", SCHEMAS, "--set", f"kvm-in-a-pod:vms={json.dumps(vms)}")
+    assert run.code == 0, run.stderr
+    assert "schemas: 8 validated, 0 errors in 0 objects, 2 not validated" in run.stdout
+    assert "policies: 0 mandatory, 0 advisory violations" in run.stdout
+    assert [name for name in run.files() if "virtualmachine" in name] == [
+        "manifests/009-virtualmachine-default-vm1.yaml",
+        "manifests/010-virtualmachine-default-vm2.yaml",
+    ]
+    assert "runStrategy: Halted" in run.read("manifests/010-virtualmachine-default-vm2.yaml")
+
+
+def test_a_virtual_machine_is_validated_against_its_own_schema(lab_run: Run) -> None:
+    [machine] = [o for o in json.loads(lab_run.read("schema-report.json"))["objects"] if o["kind"] == "VirtualMachine"]
+    assert machine["schema"] == "kubevirt-v1.9.0-swagger.json#/definitions/v1.VirtualMachine"
+    assert (machine["name"], machine["status"], machine["errors"]) == ("web1", "valid", [])
 
 
 # --- manifests ----------------------------------------------------------------------------
@@ -185,7 +207,7 @@ def test_each_manifest_is_the_registered_object(stack: str, request: pytest.Fixt
 
 def test_manifests_come_after_what_they_depend_on(lab_run: Run, lab: Recording) -> None:
     numbers = numbered(lab_run)
-    assert len(numbers) == 13
+    assert len(numbers) == 12
     for resource in lab.resources:
         for dependency in resource.dependencies:
             name = lab.by_urn(dependency).name
@@ -193,16 +215,17 @@ def test_manifests_come_after_what_they_depend_on(lab_run: Run, lab: Recording) 
                 assert numbers[name] < numbers[resource.name], (name, resource.name)
 
 
-def test_each_nad_comes_before_the_vmi_that_uses_it(lab_run: Run, lab: Recording) -> None:
+def test_each_nad_comes_before_the_vms_that_use_it(lab_run: Run, lab: Recording) -> None:
     numbers = numbered(lab_run)
     nad_by_name = {
         inputs(lab, r.name)["metadata"]["name"]: r.name for r in lab.resources if r.type.endswith(":NetworkAttachmentDefinition")
     }
-    for vmi in (r.name for r in lab.resources if r.type.endswith(":VirtualMachineInstance")):
-        networks = [n["multus"]["networkName"] for n in inputs(lab, vmi)["spec"]["networks"] if "multus" in n]
+    specs = {"db1-vmi": inputs(lab, "db1-vmi")["spec"], "web1-vm": inputs(lab, "web1-vm")["spec"]["template"]["spec"]}
+    for vm, spec in specs.items():
+        networks = [n["multus"]["networkName"] for n in spec["networks"] if "multus" in n]
         assert len(networks) == 2
         for network in networks:
-            assert numbers[nad_by_name[network]] < numbers[vmi]
+            assert numbers[nad_by_name[network]] < numbers[vm]
 
 
 def test_platform_order_operator_then_cr_and_namespace_first(dev_run: Run) -> None:
@@ -213,11 +236,11 @@ def test_platform_order_operator_then_cr_and_namespace_first(dev_run: Run) -> No
 
 
 def test_manifest_header_names_what_it_waits_for(dev_run: Run) -> None:
-    vmi = dev_run.manifest("010-")
+    vmi = dev_run.manifest("009-")
     assert vmi.splitlines()[:2] == [
-        "# 010 vm1-vmi (kubernetes:kubevirt.io/v1:VirtualMachineInstance)",
+        "# 009 vm1-vmi (kubernetes:kubevirt.io/v1:VirtualMachineInstance)",
         "# after: 002-kubevirt-kubevirt-kubevirt.yaml, 006-daemonset-kvm-in-a-pod-macvtap-cni.yaml, "
-        "008-networkattachmentdefinition-default-vm1-dataplane.yaml",
+        "008-networkattachmentdefinition-default-dataplane.yaml",
     ]
     assert "      userData: |\n        #cloud-config\n" in vmi  # multi-line strings stay readable
 
@@ -363,7 +386,7 @@ def test_schema_errors_exit_1_naming_object_and_path(tmp_path: Path) -> None:
         f"schema error: {local} (NetworkAttachmentDefinition default/dataplane): spec.config: must be string, not object",
     ]
     assert run.read(local) == BROKEN_MANIFEST  # verbatim
-    assert "schemas: 11 validated, 2 errors in 2 objects, 1 not validated" in run.stdout
+    assert "schemas: 10 validated, 2 errors in 2 objects, 1 not validated" in run.stdout
     assert "               spec.domain.devices.interfaces[1].bindng: unknown field" in run.read("schema-report.txt")
 
 
@@ -442,7 +465,7 @@ def test_an_out_directory_that_is_not_a_plan_is_left_untouched(tmp_path: Path) -
 def test_without_schemas_kubevirt_and_nad_kinds_are_not_validated(tmp_path: Path) -> None:
     run = run_plan(tmp_path / "out", "dev")
     assert run.code == 0, run.stderr
-    assert "schemas: 4 validated, 0 errors in 0 objects, 7 not validated" in run.stdout
+    assert "schemas: 4 validated, 0 errors in 0 objects, 6 not validated" in run.stdout
     statuses = {(o["kind"], o["status"]) for o in json.loads(run.read("schema-report.json"))["objects"]}
     assert statuses == {
         ("ConfigFile", "not validated"),

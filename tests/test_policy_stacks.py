@@ -1,7 +1,8 @@
 """Claims about the policy pack on the real stacks, end to end without the CLI (offline.policy_run).
 
 - dev and lab, recorded from their stack files, pass every policy under their own
-  policies/config/<stack>.json, advisory ones included, in an update and in a preview.
+  policies/config/<stack>.json, advisory ones included, in an update and in a preview; so
+  does dev with its VMs as VirtualMachines (lab already has one).
 - The config files are valid for the pack: dev counts 1 node from config, lab 2.
 - The conversion hands policies the recorded graph: parents and dependencies as resolved
   PolicyResources, props with secrets unwrapped.
@@ -38,6 +39,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
 
+from components.config import MacvtapAttachment, nad_name
 from offline.engine import PROJECT_ROOT, Recording, record_stack
 from offline.policy_run import (
     PolicyReport,
@@ -48,6 +50,9 @@ from offline.policy_run import (
     to_policy_resources,
 )
 from tests.conftest import FAKE_SSH_KEY, RecordLab, stack_value
+
+# web1's lan NAD (mtu 1500), which only web1 uses.
+LAB_LAN_NAD = "macvtap-networks-" + nad_name(MacvtapAttachment(network="lan", mtu=1500))
 
 
 def with_inputs(recording: Recording, name: str, edit: Callable[[dict[str, Any]], None]) -> Recording:
@@ -62,7 +67,9 @@ def with_inputs(recording: Recording, name: str, edit: Callable[[dict[str, Any]]
 
 
 def interface(inputs: dict[str, Any], name: str) -> dict[str, Any]:
-    interfaces: list[dict[str, Any]] = inputs["spec"]["domain"]["devices"]["interfaces"]
+    """An interface of a VMI, or of a VirtualMachine's template."""
+    spec = inputs["spec"]["template"]["spec"] if "template" in inputs["spec"] else inputs["spec"]
+    interfaces: list[dict[str, Any]] = spec["domain"]["devices"]["interfaces"]
     [found] = [i for i in interfaces if i["name"] == name]
     return found
 
@@ -92,6 +99,18 @@ def test_dev_passes_every_policy(dev: Recording) -> None:
 
 def test_lab_passes_every_policy(lab: Recording) -> None:
     report = check(lab)
+    assert report.violations == () and report.skipped == ()
+
+
+def test_a_virtual_machine_stack_passes_every_policy() -> None:
+    vms = stack_value("dev", "vms")
+    vms[0].update(kind="VirtualMachine")
+    vms[1].update(kind="VirtualMachine", runStrategy="Manual")
+    recording = record_stack("dev", config_overrides={"kvm-in-a-pod:vms": vms})
+    assert {r.type.rsplit(":", 1)[1] for r in recording.resources if r.type.startswith("kubernetes:kubevirt.io/v1:Virtual")} == {
+        "VirtualMachine"
+    }
+    report = check(recording)
     assert report.violations == () and report.skipped == ()
 
 
@@ -150,18 +169,18 @@ def test_nad_on_an_unknown_network_is_refused(lab: Recording) -> None:
     def unknown_network(inputs: dict[str, Any]) -> None:
         inputs["metadata"]["annotations"]["k8s.v1.cni.cncf.io/resourceName"] = "macvtap.network.kubevirt.io/wan"
 
-    report = check(with_inputs(lab, "web1-macvtap0-nad", unknown_network))
-    assert found(report) == [("macvtap-resource-known", "web1-macvtap0-nad")]
+    report = check(with_inputs(lab, LAB_LAN_NAD, unknown_network))
+    assert found(report) == [("macvtap-resource-known", LAB_LAN_NAD)]
 
 
 def test_duplicate_macs_are_refused(lab: Recording) -> None:
-    web1_mac = interface(dict(lab.named("web1-vmi").inputs), "macvtap0")["macAddress"]
+    web1_mac = interface(dict(lab.named("web1-vm").inputs), "macvtap0")["macAddress"]
 
     def same_mac(inputs: dict[str, Any]) -> None:
         interface(inputs, "macvtap0")["macAddress"] = web1_mac.upper()
 
     report = check(with_inputs(lab, "db1-vmi", same_mac))
-    assert found(report) == [("macvtap-unique-macs", "web1-vmi")]  # the later holder by name
+    assert found(report) == [("macvtap-unique-macs", "web1-vm")]  # the later holder by name
     assert "VirtualMachineInstance db1 interface 'macvtap0'" in report.violations[0].message
 
 
@@ -171,15 +190,15 @@ def test_legacy_binding_is_refused(lab: Recording) -> None:
         del iface["binding"]
         iface["macvtap"] = {}
 
-    report = check(with_inputs(lab, "web1-vmi", legacy))
-    assert found(report) == [("macvtap-no-legacy-binding", "web1-vmi")]
+    report = check(with_inputs(lab, "db1-vmi", legacy))
+    assert found(report) == [("macvtap-no-legacy-binding", "db1-vmi")]
 
 
 def test_too_many_interfaces_are_refused(record_lab: RecordLab) -> None:
     vms = stack_value("lab", "vms")
     vms[0]["macvtap"].append({"network": "lan"})
     report = check(record_lab(vms=vms))
-    assert found(report) == [("macvtap-interfaces-per-vm", "web1-vmi")]
+    assert found(report) == [("macvtap-interfaces-per-vm", "web1-vm")]
 
 
 def test_oversized_vm_is_refused_in_lab_but_fits_dev(record_lab: RecordLab) -> None:
@@ -204,7 +223,7 @@ def legacy_lab(lab: Recording) -> Recording:
         del iface["binding"]
         iface["macvtap"] = {}
 
-    return with_inputs(lab, "web1-vmi", legacy)
+    return with_inputs(lab, "db1-vmi", legacy)
 
 
 @pytest.mark.parametrize(
@@ -263,7 +282,7 @@ def test_a_policy_reading_an_unknown_value_is_skipped_with_a_note(dev: Recording
     def unknown_config(inputs: dict[str, Any]) -> None:
         inputs["spec"]["config"] = rpc.UNKNOWN
 
-    preview = with_inputs(dev, "vm1-macvtap0-nad", unknown_config)
+    preview = with_inputs(dev, "macvtap-networks-dataplane", unknown_config)
 
     def reads_config(args: ResourceValidationArgs, report: Any) -> None:
         if args.resource_type.endswith(":NetworkAttachmentDefinition"):
@@ -271,7 +290,7 @@ def test_a_policy_reading_an_unknown_value_is_skipped_with_a_note(dev: Recording
 
     naive = ResourceValidationPolicy("naive", "Reads spec.config without care.", reads_config)
     skipped = run_policies(preview, {}, policies=[naive]).skipped
-    assert [(s.policy, s.urn) for s in skipped] == [("naive", preview.named("vm1-macvtap0-nad").urn)]
+    assert [(s.policy, s.urn) for s in skipped] == [("naive", preview.named("macvtap-networks-dataplane").urn)]
     assert "can't be known during preview" in skipped[0].reason
 
     report = check(preview)
@@ -283,7 +302,7 @@ def test_report_serializes_to_json(legacy_lab: Recording) -> None:
     assert document["stack"] == "lab" and document["pack"] == "macvtap-guardrails"
     assert document["mandatoryViolations"] == 1
     assert document["violations"][0]["policy"] == "macvtap-no-legacy-binding"
-    assert document["violations"][0]["urn"] == legacy_lab.named("web1-vmi").urn
+    assert document["violations"][0]["urn"] == legacy_lab.named("db1-vmi").urn
 
 
 # --- the pack as the CLI runs it --------------------------------------------------------------
@@ -329,7 +348,7 @@ def test_served_pack_takes_the_stack_config_and_analyzes(served_pack: analyzer_p
         config[name] = analyzer_pb2.PolicyConfig(enforcementLevel=levels[settings.enforcement_level.value], properties=properties)
     served_pack.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=config), timeout=30)
 
-    vmi = lab.named("web1-vmi")
+    vmi = lab.named("db1-vmi")
     oversized = copy.deepcopy(dict(vmi.inputs))
     oversized["spec"]["domain"]["resources"]["requests"]["memory"] = "17Gi"
     properties = struct_pb2.Struct()

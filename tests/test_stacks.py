@@ -34,23 +34,25 @@ def test_dev_stack_registers_the_demo(dev: Recording) -> None:
         ("kubernetes:core/v1:ServiceAccount", "macvtap-service-account"),
         ("kubernetes:core/v1:ConfigMap", "macvtap-config"),
         ("kubernetes:apps/v1:DaemonSet", "macvtap-daemonset"),
+        ("kvm-in-a-pod:index:MacvtapNetworks", "macvtap-networks"),
+        ("kubernetes:k8s.cni.cncf.io/v1:NetworkAttachmentDefinition", "macvtap-networks-dataplane"),
         ("kvm-in-a-pod:index:MacvtapVM", "vm1"),
-        ("kubernetes:k8s.cni.cncf.io/v1:NetworkAttachmentDefinition", "vm1-macvtap0-nad"),
         ("kubernetes:kubevirt.io/v1:VirtualMachineInstance", "vm1-vmi"),
         ("kvm-in-a-pod:index:MacvtapVM", "vm2"),
-        ("kubernetes:k8s.cni.cncf.io/v1:NetworkAttachmentDefinition", "vm2-macvtap0-nad"),
         ("kubernetes:kubevirt.io/v1:VirtualMachineInstance", "vm2-vmi"),
     }
 
 
-def test_lab_stack_adds_node_installs_and_two_networks(lab: Recording) -> None:
+def test_lab_stack_adds_node_installs_two_networks_and_a_virtual_machine(lab: Recording) -> None:
     counts = Counter(r.type for r in lab.resources)
     assert counts["command:remote:CopyToRemote"] == 2
     assert counts["command:remote:Command"] == 2
     assert counts["kvm-in-a-pod:index:NodeCniInstall"] == 1
-    assert counts["kubernetes:k8s.cni.cncf.io/v1:NetworkAttachmentDefinition"] == 4
-    assert counts["kubernetes:kubevirt.io/v1:VirtualMachineInstance"] == 2
-    assert len(lab.resources) == 23  # 6 components, 2 KubeVirt, 1 Multus, 4 plugin, 4 node, 4 NADs, 2 VMIs
+    # Four attachments, three NADs: both VMs' storage NICs (mtu 9000) share one.
+    assert counts["kubernetes:k8s.cni.cncf.io/v1:NetworkAttachmentDefinition"] == 3
+    assert counts["kubernetes:kubevirt.io/v1:VirtualMachine"] == 1
+    assert counts["kubernetes:kubevirt.io/v1:VirtualMachineInstance"] == 1
+    assert len(lab.resources) == 23  # 7 components, 2 KubeVirt, 1 Multus, 4 plugin, 4 node, 3 NADs, 1 VM, 1 VMI
 
 
 def comparable(recording: Recording) -> list[tuple[str, str, str, tuple[str, ...], str]]:
@@ -102,6 +104,7 @@ def test_components_have_namespaced_type_tokens(lab: Recording) -> None:
     assert components == [
         "kvm-in-a-pod:index:KubeVirt",
         "kvm-in-a-pod:index:MacvtapDevicePlugin",
+        "kvm-in-a-pod:index:MacvtapNetworks",
         "kvm-in-a-pod:index:MacvtapVM",
         "kvm-in-a-pod:index:MacvtapVM",
         "kvm-in-a-pod:index:Multus",
