@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +17,6 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from components.config import VM, MacvtapAttachment, nad_name
-from components.device_plugin import resource_name_for
 
 # macvtap-cni accepts these CNI versions; 0.3.1 is what upstream's examples use (domain.md).
 CNI_VERSION = "0.3.1"
@@ -77,12 +76,13 @@ def cni_config(planned: PlannedAttachment) -> str:
     return json.dumps(config, separators=(",", ":"))
 
 
-def nad_manifest(planned: PlannedAttachment, namespace: str) -> dict[str, Any]:
+def nad_manifest(planned: PlannedAttachment, namespace: str, resource_name: str) -> dict[str, Any]:
+    """``resource_name`` is the device plugin resource the platform advertises for the network."""
     return {
         "metadata": {
             "name": planned.nad_name,
             "namespace": namespace,
-            "annotations": {"k8s.v1.cni.cncf.io/resourceName": resource_name_for(planned.network)},
+            "annotations": {"k8s.v1.cni.cncf.io/resourceName": resource_name},
         },
         "spec": {"config": cni_config(planned)},
     }
@@ -161,6 +161,8 @@ class MacvtapVMArgs:
     vm: VM
     namespace: str
     stack: str
+    # network -> the device plugin resource the platform advertises for it (its macvtapPlatform export).
+    resource_names: Mapping[str, str]
     # What the VMI must wait for: the KubeVirt CR, the device plugin, node installs.
     platform: Sequence[pulumi.Resource] = field(default_factory=tuple)
     # What the NADs must wait for: Multus, which brings their CRD, when the stack installs it.
@@ -185,7 +187,7 @@ class MacvtapVM(pulumi.ComponentResource):
         self.macs = {planned.interface: planned.mac for planned in attachments}
         self.nads = []
         for planned in attachments:
-            manifest = nad_manifest(planned, args.namespace)
+            manifest = nad_manifest(planned, args.namespace, args.resource_names[planned.network])
             self.nads.append(
                 k8s.apiextensions.CustomResource(
                     f"{name}-{planned.interface}-nad",
