@@ -291,6 +291,13 @@ def test_every_vm_object_and_nad_depends_on_the_reference(team_a: Recording) -> 
     assert all(reference.urn in r.dependencies for r in dependents)
 
 
+def test_a_vms_stack_registers_its_vms_in_preview_too(platform: Recording, team_a: Recording) -> None:
+    # The VMs are registered inside an apply on the reference's output: a preview must run it as an
+    # update does (the real engine reads a StackReference's outputs in preview as well).
+    preview = record_stack("team-a", stack_outputs={"platform": platform.outputs}, preview=True)
+    assert comparable(preview) == comparable(team_a)
+
+
 def test_vms_stack_outputs_its_vms_in_its_namespace(team_a: Recording) -> None:
     assert sorted(team_a.outputs["vms"]) == ["web1", "web2"]
     assert team_a.outputs["vms"]["web1"]["console"] == "virtctl console -n team-a web1"
