@@ -1,17 +1,17 @@
 """kvm-in-a-pod: KubeVirt VMs whose second NIC sits on the node's L2 network through macvtap.
 
 Config in, components wired by explicit dependencies, stack outputs out; nothing else.
+`kvm-in-a-pod:role` says which part this stack holds: `all` (default), `platform` or `vms`.
 """
 
 from pathlib import Path
 
 import pulumi
 
-from components.config import load_stack_config
-from components.device_plugin import MacvtapDevicePlugin
-from components.kubevirt import KubeVirt
-from components.multus import Multus
-from components.node_cni import NodeCniInstall, NodeCniInstallArgs
+from components.config import VmStackConfig, load_stack_config
+from components.platform import deploy_platform
+from components.platform_export import EXPORT_NAME, platform_export
+from components.platform_reference import deploy_vms_on_platform_stack
 from components.vm_deployment import deploy_vms
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -19,32 +19,24 @@ PROJECT_DIR = Path(__file__).resolve().parent
 # Everything is validated here, before the first resource is registered.
 config = load_stack_config(PROJECT_DIR)
 
-kubevirt = KubeVirt("kubevirt", config.kubevirt)
-multus = Multus("multus", config.multus) if config.multus.install else None
-device_plugin = MacvtapDevicePlugin("macvtap", config.macvtap)
-
-platform: list[pulumi.Resource] = [kubevirt.cr, device_plugin.daemonset]
-node_install = None
-if config.ssh_mode:
-    assert config.macvtap.cni_binary_path is not None and config.ssh_private_key is not None  # checked by config
-    node_install = NodeCniInstall(
-        "macvtap-cni",
-        NodeCniInstallArgs(
-            nodes=config.nodes,
-            ssh_private_key=pulumi.Output.secret(config.ssh_private_key.get_secret_value()),
-            binary_path=PROJECT_DIR / config.macvtap.cni_binary_path,
-            cni_bin_dir=config.macvtap.cni_bin_dir,
-            staging_dir=config.macvtap.staging_dir,
-            lower_devices=tuple(device.lower_device for device in config.macvtap.lower_devices),
-        ),
-    )
-    platform.extend(node_install.installs.values())
-
-vms = deploy_vms(config, pulumi.get_stack(), platform, nad_prerequisites=[multus.manifest] if multus else [])
-
-pulumi.export("kubevirtVersion", kubevirt.version)
-pulumi.export("macvtapResourceNames", device_plugin.resource_names)
-pulumi.export("vms", vms)
-if node_install is not None:
-    pulumi.export("cniBinarySha256", node_install.binary_sha256)
-    pulumi.export("cniNodes", sorted(node_install.installs))
+if isinstance(config, VmStackConfig):
+    # The platform is another stack's: its export is read and checked before any VM is registered.
+    pulumi.export("vms", deploy_vms_on_platform_stack(config))
+else:
+    platform = deploy_platform(config, PROJECT_DIR)
+    export = platform_export(config)
+    pulumi.export(EXPORT_NAME, export.to_output())
+    pulumi.export("kubevirtVersion", platform.kubevirt.version)
+    pulumi.export("macvtapResourceNames", platform.device_plugin.resource_names)
+    if platform.node_install is not None:
+        pulumi.export("cniBinarySha256", platform.node_install.binary_sha256)
+        pulumi.export("cniNodes", sorted(platform.node_install.installs))
+    if config.role == "all":
+        vms = deploy_vms(
+            config.vms,
+            config.vm_namespace,
+            resource_names=export.resource_names,
+            platform=platform.vm_prerequisites,
+            nad_prerequisites=platform.nad_prerequisites,
+        )
+        pulumi.export("vms", vms)

@@ -12,7 +12,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,7 +42,15 @@ SSH_PUBLIC_KEY = re.compile(
 )
 IMAGE_REFERENCE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
 
-KNOWN_KEYS = ("kubevirt", "multus", "macvtap", "nodes", "sshPrivateKey", "vmNamespace", "vms")
+# What a stack holds (README, "Platform and VM stacks"): `all` is one stack with everything; a `platform`
+# stack holds KubeVirt, Multus, the device plugin and the node installs; a `vms` stack holds only VMs and
+# reads its platform from the stack named in `platformStack`.
+ROLES = ("all", "platform", "vms")
+PLATFORM_KEYS = ("kubevirt", "multus", "macvtap", "nodes", "sshPrivateKey")
+KNOWN_KEYS = (*PLATFORM_KEYS, "vmNamespace", "vms", "role", "platformStack")
+# A stack reference is `stack`, `org/stack` or `org/project/stack`; each part is what the CLI allows in a
+# stack name ("alphanumeric characters, hyphens, underscores, or periods", Pulumi docs, Concepts > Stacks).
+STACK_REFERENCE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 
 
 class ConfigError(Exception):
@@ -304,6 +312,9 @@ class VM(_Model):
 
 
 class StackConfig(_Model):
+    """An `all` or `platform` stack: the platform, and (role all) the VMs on it."""
+
+    role: Literal["all", "platform"] = "all"
     kubevirt: KubeVirtConfig = Field(default_factory=KubeVirtConfig)
     multus: MultusConfig = Field(default_factory=MultusConfig)
     macvtap: MacvtapConfig
@@ -317,6 +328,31 @@ class StackConfig(_Model):
     @property
     def ssh_mode(self) -> bool:
         return self.macvtap.cni_install == "ssh"
+
+
+class VmStackConfig(_Model):
+    """A `vms` stack: only VMs, on the platform of the stack named in ``platform_stack``.
+
+    Its networks are checked against that platform's ``macvtapPlatform`` export when it is read
+    (``check_vm_networks``), because only then are they known.
+    """
+
+    role: Literal["vms"]
+    platform_stack: str = Field(alias="platformStack")
+    vm_namespace: str = Field("default", alias="vmNamespace")
+    vms: list[VM]
+
+    _vm_namespace = field_validator("vm_namespace")(_dns_label)
+
+    @field_validator("platform_stack")
+    @classmethod
+    def _stack_reference(cls, value: str) -> str:
+        if not STACK_REFERENCE.match(value):
+            raise ValueError(
+                f"{value!r} is not a stack name; use <stack>, <org>/<stack> or <org>/<project>/<stack>"
+                " (letters, digits, '-', '_' and '.')"
+            )
+        return value
 
 
 def key_path(location: tuple[int | str, ...]) -> str:
@@ -352,7 +388,7 @@ def parse_stack_config(
     *,
     secret_keys: frozenset[str] = frozenset(),
     project_dir: Path = Path("."),
-) -> StackConfig:
+) -> StackConfig | VmStackConfig:
     """Validate the namespace's config values (``key -> parsed JSON value``).
 
     ``secret_keys`` names the keys the stack stores encrypted; the SSH key must be one.
@@ -362,6 +398,13 @@ def parse_stack_config(
     for key in sorted(values):
         if key not in KNOWN_KEYS:
             problems.append((key_path((key,)), f"is not a known key; known keys: {', '.join(KNOWN_KEYS)}"))
+    role = values.get("role", "all")
+    if role not in ROLES:
+        # Which keys are allowed depends on the role: nothing else can be checked without one.
+        raise ConfigError([*problems, (key_path(("role",)), f"{role!r} is not allowed; allowed: {', '.join(ROLES)} (default all)")])
+    problems.extend(_role_problems(role, values))
+    if role == "vms":
+        return _parse_vm_stack_config(values, problems)
     if "macvtap" not in values:
         problems.append((key_path(("macvtap",)), "is required: at least macvtap.lowerDevices must name a network"))
     if problems:
@@ -371,6 +414,55 @@ def parse_stack_config(
     except ValidationError as error:
         raise ConfigError(_pydantic_problems(error)) from None
     problems = _cross_check(config, secret_keys, project_dir)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _role_problems(role: str, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What a role forbids or requires, each at its own key."""
+    problems: list[tuple[str, str]] = []
+    if role == "vms":
+        if "platformStack" not in values:
+            problems.append(
+                (
+                    key_path(("platformStack",)),
+                    "is required when role is vms: the stack that runs the platform, e.g. platform or <org>/kvm-in-a-pod/platform",
+                )
+            )
+        for key in PLATFORM_KEYS:
+            if key in values:
+                problems.append(
+                    (
+                        key_path((key,)),
+                        f"is a platform setting, not allowed when role is vms: set it on the stack named in {NAMESPACE}:platformStack",
+                    )
+                )
+        if not values.get("vms"):
+            problems.append((key_path(("vms",)), "a stack with role vms needs at least one VM"))
+    else:
+        if "platformStack" in values:
+            problems.append(
+                (key_path(("platformStack",)), f"is only allowed when role is vms (this stack's role is {role}: it runs its own platform)")
+            )
+        if role == "platform" and values.get("vms"):
+            problems.append(
+                (
+                    key_path(("vms",)),
+                    "a stack with role platform holds no VMs: list them in a stack with role vms that names this one in platformStack",
+                )
+            )
+    return problems
+
+
+def _parse_vm_stack_config(values: Mapping[str, Any], problems: list[tuple[str, str]]) -> VmStackConfig:
+    if problems:
+        raise ConfigError(problems)
+    try:
+        config = VmStackConfig.model_validate(dict(values))
+    except ValidationError as error:
+        raise ConfigError(_pydantic_problems(error)) from None
+    problems = vm_problems(config.vms)
     if problems:
         raise ConfigError(problems)
     return config
@@ -395,47 +487,8 @@ def _cross_check(config: StackConfig, secret_keys: frozenset[str], project_dir: 
         problems.append(
             (key_path(("macvtap", "lowerDevices", index, "name")), f"duplicate network name {name!r}; each lower device needs its own name")
         )
-
-    for name, index in _second_occurrences([vm.name for vm in config.vms]):
-        problems.append((key_path(("vms", index, "name")), f"duplicate VM name {name!r}"))
-
-    macs: dict[str, str] = {}
-    for vm_index, vm in enumerate(config.vms):
-        if vm.kind == "VirtualMachineInstance" and vm.run_strategy is not None:
-            problems.append(
-                (
-                    key_path(("vms", vm_index, "runStrategy")),
-                    f"is only meaningful with kind VirtualMachine (this VM's kind is {vm.kind}, which always runs);"
-                    " set kind: VirtualMachine or remove runStrategy",
-                )
-            )
-        for attachment_index, attachment in enumerate(vm.macvtap):
-            path = ("vms", vm_index, "macvtap", attachment_index)
-            if attachment.network not in networks:
-                problems.append(
-                    (
-                        key_path((*path, "network")),
-                        f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks)}"
-                        f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
-                    )
-                )
-            nad = nad_name(attachment)
-            if len(nad) > 63:
-                problems.append(
-                    (
-                        key_path((*path, "network")),
-                        f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the network name",
-                    )
-                )
-            if attachment.mac is not None:
-                if attachment.mac in macs:
-                    problems.append(
-                        (
-                            key_path((*path, "mac")),
-                            f"{attachment.mac} is already used by {macs[attachment.mac]}; MAC addresses must be unique",
-                        )
-                    )
-                macs[attachment.mac] = key_path((*path, "mac"))
+    problems.extend(vm_problems(config.vms))
+    problems.extend(check_vm_networks(config.vms, networks, f"the names in {NAMESPACE}:macvtap.lowerDevices"))
 
     for manifest_key, source in (
         (("kubevirt", "operatorManifest"), config.kubevirt.operator_manifest),
@@ -485,6 +538,62 @@ def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project
         problems.append((key_path(("nodes", index, "name")), f"duplicate node name {name!r}"))
     for endpoint, index in _second_occurrences([f"{node.host}:{node.port}" for node in config.nodes]):
         problems.append((key_path(("nodes", index, "host")), f"{endpoint} is listed twice; each node needs its own address"))
+    return problems
+
+
+def vm_problems(vms: list[VM]) -> list[tuple[str, str]]:
+    """The VM rules every role shares: unique names and MACs, run strategies, NAD names within 63 characters."""
+    problems: list[tuple[str, str]] = []
+    for name, index in _second_occurrences([vm.name for vm in vms]):
+        problems.append((key_path(("vms", index, "name")), f"duplicate VM name {name!r}"))
+    macs: dict[str, str] = {}
+    for vm_index, vm in enumerate(vms):
+        if vm.kind == "VirtualMachineInstance" and vm.run_strategy is not None:
+            problems.append(
+                (
+                    key_path(("vms", vm_index, "runStrategy")),
+                    f"is only meaningful with kind VirtualMachine (this VM's kind is {vm.kind}, which always runs);"
+                    " set kind: VirtualMachine or remove runStrategy",
+                )
+            )
+        for attachment_index, attachment in enumerate(vm.macvtap):
+            path = ("vms", vm_index, "macvtap", attachment_index)
+            nad = nad_name(attachment)
+            if len(nad) > 63:
+                problems.append(
+                    (
+                        key_path((*path, "network")),
+                        f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the network name",
+                    )
+                )
+            if attachment.mac is not None:
+                if attachment.mac in macs:
+                    problems.append(
+                        (
+                            key_path((*path, "mac")),
+                            f"{attachment.mac} is already used by {macs[attachment.mac]}; MAC addresses must be unique",
+                        )
+                    )
+                macs[attachment.mac] = key_path((*path, "mac"))
+    return problems
+
+
+def check_vm_networks(vms: list[VM], networks: Sequence[str], source: str) -> list[tuple[str, str]]:
+    """Every attachment's network must be one the platform offers; ``source`` says where those come from.
+
+    An `all` stack checks against its own lower devices at config time; a `vms` stack against its
+    platform stack's export, once the StackReference has been read.
+    """
+    problems: list[tuple[str, str]] = []
+    for vm_index, vm in enumerate(vms):
+        for attachment_index, attachment in enumerate(vm.macvtap):
+            if attachment.network not in networks:
+                problems.append(
+                    (
+                        key_path(("vms", vm_index, "macvtap", attachment_index, "network")),
+                        f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks) or '(none)'} ({source})",
+                    )
+                )
     return problems
 
 
@@ -545,7 +654,7 @@ def read_raw_config() -> RawConfig:
     return RawConfig(values, frozenset(secret_keys))
 
 
-def load_stack_config(project_dir: Path = Path(".")) -> StackConfig:
+def load_stack_config(project_dir: Path = Path(".")) -> StackConfig | VmStackConfig:
     """The edge: read and validate the stack config or stop the program with a RunError."""
     import pulumi
 

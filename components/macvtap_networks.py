@@ -19,7 +19,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import VM, MacvtapAttachment, nad_name, nad_settings
-from components.device_plugin import resource_name_for
 
 # macvtap-cni accepts these CNI versions; 0.3.1 is what upstream's examples use (domain.md).
 CNI_VERSION = "0.3.1"
@@ -54,12 +53,13 @@ def cni_config(nad: NadSpec) -> str:
     return json.dumps(config, separators=(",", ":"))
 
 
-def nad_manifest(nad: NadSpec, namespace: str) -> dict[str, Any]:
+def nad_manifest(nad: NadSpec, namespace: str, resource_name: str) -> dict[str, Any]:
+    """``resource_name`` is the device plugin resource the platform advertises for the network."""
     return {
         "metadata": {
             "name": nad.name,
             "namespace": namespace,
-            "annotations": {"k8s.v1.cni.cncf.io/resourceName": resource_name_for(nad.network)},
+            "annotations": {"k8s.v1.cni.cncf.io/resourceName": resource_name},
         },
         "spec": {"config": cni_config(nad)},
     }
@@ -79,6 +79,8 @@ def nad_configs_digest(configs: Mapping[str, str]) -> str:
 class MacvtapNetworksArgs:
     vms: Sequence[VM]
     namespace: str
+    # network -> the device plugin resource the platform advertises for it (its macvtapPlatform export).
+    resource_names: Mapping[str, str]
     # What the NADs must wait for: Multus, which brings their CRD, when the stack installs it.
     prerequisites: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
@@ -94,7 +96,7 @@ class MacvtapNetworks(pulumi.ComponentResource):
         self.nads = {}
         self.configs = {}
         for nad in nads_for(args.vms):
-            manifest = nad_manifest(nad, args.namespace)
+            manifest = nad_manifest(nad, args.namespace, args.resource_names[nad.network])
             self.configs[nad.name] = manifest["spec"]["config"]
             self.nads[nad.name] = k8s.apiextensions.CustomResource(
                 f"{name}-{nad.name}",

@@ -1,46 +1,50 @@
 """The VM side of a stack as one call: the shared NADs, then one MacvtapVM per configured VM.
 
-Kept apart from ``__main__.py`` so that any stack layout (one stack, or a platform stack and a
-VMs stack) wires its VMs the same way: ``deploy_vms(config, stack, platform, nad_prerequisites)``.
+Both an `all` stack and a `vms` stack call ``deploy_vms``; they differ only in where the platform
+comes from (their own resources, or a StackReference) and so in what the VMs wait for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 
-from components.config import StackConfig
+from components.config import VM
 from components.macvtap_networks import MacvtapNetworks, MacvtapNetworksArgs
 from components.macvtap_vm import MacvtapVM, MacvtapVMArgs
 
 
 def deploy_vms(
-    config: StackConfig,
-    stack: str,
+    vms: Sequence[VM],
+    namespace: str,
+    *,
+    resource_names: Mapping[str, str],
     platform: Sequence[pulumi.Resource],
-    nad_prerequisites: Sequence[pulumi.Resource] = (),
+    nad_prerequisites: Sequence[pulumi.Resource],
 ) -> dict[str, dict[str, Any]]:
-    """Register the VMs of ``config`` and return the ``vms`` stack output (VM name -> details).
+    """Register the VMs and return the ``vms`` stack output (VM name -> details).
 
-    ``platform``: what every VM object waits for (the KubeVirt CR, the device plugin, node
-    installs); ``nad_prerequisites``: what the NADs wait for (Multus, which brings their CRD).
+    ``resource_names`` maps each network to the device plugin resource the platform advertises;
+    ``platform`` is what every VM object waits for (the KubeVirt CR, the device plugin, node
+    installs, or the platform's StackReference); ``nad_prerequisites`` what the NADs wait for
+    (Multus, which brings their CRD).
     """
-    if not config.vms:
+    if not vms:
         return {}
     networks = MacvtapNetworks(
         "macvtap-networks",
-        MacvtapNetworksArgs(vms=config.vms, namespace=config.vm_namespace, prerequisites=nad_prerequisites),
+        MacvtapNetworksArgs(vms=vms, namespace=namespace, resource_names=resource_names, prerequisites=nad_prerequisites),
     )
     outputs: dict[str, dict[str, Any]] = {}
-    for vm in config.vms:
+    for vm in vms:
         component = MacvtapVM(
             vm.name,
             MacvtapVMArgs(
                 vm=vm,
-                namespace=config.vm_namespace,
-                stack=stack,
+                namespace=namespace,
+                stack=pulumi.get_stack(),
                 nads=networks.nads,
                 nad_configs=networks.configs,
                 platform=platform,

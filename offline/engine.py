@@ -25,6 +25,8 @@ from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mo
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "kvm-in-a-pod"
 
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
 # How the Python SDK marks a secret value on the wire (pulumi.runtime.rpc).
 SECRET_SIG_KEY = rpc._special_sig_key
 SECRET_SIG_VALUE = rpc._special_secret_sig
@@ -107,11 +109,34 @@ class Recording:
         return [r for r in self.resources if r.parent == urn]
 
 
+class UnknownStackError(pulumi.RunError):
+    """A StackReference to a stack the engine was given no outputs for."""
+
+
 class _EchoMocks(Mocks):
-    """Resources come back with their inputs as state, so outputs resolve as in an update."""
+    """Resources come back with their inputs as state, so outputs resolve as in an update.
+
+    A ``pulumi:pulumi:StackReference`` is a read (its id is the stack name): it comes back with
+    the outputs given for that name in ``stack_outputs``, in the state shape the engine's builtin
+    provider returns (``name``, ``outputs``, ``secretOutputNames``; pulumi/pkg/resource/deploy/
+    builtins.go, ``readStackReference``). A name with no outputs fails as the engine does for a
+    stack that does not exist.
+    """
+
+    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.stack_outputs = dict(stack_outputs or {})
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE:
+            return args.resource_id, self._stack_reference_state(str(args.resource_id))
         return f"{args.name}-id", dict(args.inputs)
+
+    def _stack_reference_state(self, stack: str) -> dict[str, Any]:
+        if stack not in self.stack_outputs:
+            known = ", ".join(sorted(self.stack_outputs)) or "none"
+            raise UnknownStackError(f'unknown stack "{stack}" (the recording engine was given the outputs of: {known})')
+        outputs = dict(self.stack_outputs[stack])
+        return {"name": stack, "outputs": outputs, "secretOutputNames": sorted(k for k, v in outputs.items() if is_secret(v))}
 
     # MockMonitor.Invoke iterates the failures of a returned tuple, so a plain dict it is.
     def call(self, args: MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
@@ -121,10 +146,29 @@ class _EchoMocks(Mocks):
 class RecordingMonitor(MockMonitor):
     """A MockMonitor that also keeps what MockResourceArgs drops: parent and dependencies."""
 
-    def __init__(self, recording: Recording) -> None:
-        super().__init__(_EchoMocks())
+    def __init__(self, recording: Recording, mocks: _EchoMocks | None = None) -> None:
+        super().__init__(mocks or _EchoMocks())
         self.recording = recording
         self._stack_urn = ""
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        """A read (a StackReference) is recorded with the state it read, which is what policies see."""
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        parent = "" if request.parent == self._stack_urn else request.parent
+        self.recording.resources.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=True,
+                parent=parent,
+                dependencies=tuple(request.dependencies),
+                property_dependencies={},
+                inputs=rpc.deserialize_properties(response.properties, keep_unknowns=True),
+                provider=request.provider,
+            )
+        )
+        return response
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -200,13 +244,19 @@ def record_program(
     stack: str = "test",
     project_dir: Path = PROJECT_ROOT,
     preview: bool = False,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    into: Recording | None = None,
 ) -> Recording:
     """Run ``project_dir/__main__.py`` with ``config`` under the recording monitor.
 
+    ``stack_outputs`` gives, per stack name as the program references it, the outputs a
+    ``pulumi.StackReference`` reads (a `vms` stack's platform).
     Exceptions from the program (``pulumi.RunError`` for bad config) propagate unchanged,
-    after the runtime has settled, with whatever was registered so far discarded.
+    after the runtime has settled; what was registered so far is kept only in ``into``, when given.
     """
-    return record_callable(lambda: _run_main(project_dir), config, secret_keys, stack=stack, preview=preview)
+    return record_callable(
+        lambda: _run_main(project_dir), config, secret_keys, stack=stack, preview=preview, stack_outputs=stack_outputs, into=into
+    )
 
 
 def record_callable(
@@ -216,33 +266,53 @@ def record_callable(
     *,
     stack: str = "test",
     preview: bool = False,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    into: Recording | None = None,
 ) -> Recording:
     """Run ``program`` as a Pulumi program, with ``config``, under the recording monitor.
 
     ``record_program`` runs ``__main__.py`` through it; the benchmarks run a replay of a
-    recording through it, so both are measured under the same engine.
+    recording through it, so both are measured under the same engine. ``into`` receives the
+    registrations as they happen, so a caller can see how far a failing program got.
     """
-    recording = Recording(stack=stack)
+    recording = into if into is not None else Recording(stack=stack)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+        mocks = _EchoMocks(stack_outputs)
         pulumi.runtime.set_mocks(
-            _EchoMocks(),
+            mocks,
             project=PROJECT_NAME,
             stack=stack,
             preview=preview,
-            monitor=RecordingMonitor(recording),
+            monitor=RecordingMonitor(recording, mocks),
         )
+        # MockSettings keeps the previous run's pending outputs; after a failed run they are tasks
+        # of its closed event loop, which this run's wait for outputs would trip over.
+        pulumi.runtime.settings.SETTINGS.outputs = set()
         # set_mocks leaves a finished root Stack behind; the program gets a fresh one from
         # run_in_stack, as under the real language host, so that its exports are recorded.
         pulumi.runtime.settings.ROOT.set(None)
         loop.run_until_complete(pulumi.runtime.run_in_stack(program))
+    except BaseException as failure:
+        # The error the program failed with also sits in every output future that depended on
+        # it; it is raised here, so asyncio need not report it again when they are collected.
+        loop.set_exception_handler(_not_again(failure))
+        raise
     finally:
         loop.close()
         asyncio.set_event_loop(None)
         pulumi.runtime.set_all_config({}, [])
     return recording
+
+
+def _not_again(failure: BaseException) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("exception") is not failure:
+            loop.default_exception_handler(context)
+
+    return handle
 
 
 def _run_main(project_dir: Path) -> None:
@@ -263,6 +333,8 @@ def record_stack(
     config_overrides: Mapping[str, Any] | None = None,
     secret_values: Mapping[str, str] | None = None,
     preview: bool = False,
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    into: Recording | None = None,
 ) -> Recording:
     """Record a real stack file, optionally with some keys replaced (``key -> value``).
 
@@ -275,4 +347,6 @@ def record_stack(
             config.pop(key, None)
         else:
             config[key] = value if isinstance(value, str) else json.dumps(value)
-    return record_program(config, secret_keys, stack=stack, project_dir=project_dir, preview=preview)
+    return record_program(
+        config, secret_keys, stack=stack, project_dir=project_dir, preview=preview, stack_outputs=stack_outputs, into=into
+    )

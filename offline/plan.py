@@ -2,7 +2,7 @@
 
 Usage (``make plan`` runs it for STACK=dev)::
 
-    python -m offline.plan STACK --out DIR [--schemas DIR] [--policy-config FILE] [--set KEY=JSON ...]
+    python -m offline.plan STACK --out DIR [--schemas DIR] [--policy-config FILE] [--set KEY=JSON ...] [--platform-set KEY=JSON ...]
 
 Runs the real ``__main__.py`` with the real ``Pulumi.<STACK>.yaml`` under the recording engine
 (``offline.engine``), then wipes DIR and writes:
@@ -18,7 +18,10 @@ Runs the real ``__main__.py`` with the real ``Pulumi.<STACK>.yaml`` under the re
   (or ``--policy-config``).
 
 ``--set KEY=JSON`` replaces a config key (``--set 'kvm-in-a-pod:macvtap={...}'``); ``null``
-removes it. A secret the stack file cannot give (``kvm-in-a-pod:sshPrivateKey`` is set with
+removes it. A stack with role vms reads its platform through a StackReference: the platform stack
+it names is recorded first, from its own stack file in this project, and its exports are what the
+reference reads (``offline.platform_stack``); ``--platform-set`` replaces keys of that stack's config.
+A secret the stack file cannot give (``kvm-in-a-pod:sshPrivateKey`` is set with
 ``pulumi config set --secret``) is replaced by a placeholder, and every secret is written as
 ``[secret]``; a final scan of every written file fails the run if one still appears.
 
@@ -45,6 +48,7 @@ import yaml
 
 from offline import render
 from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, record_stack, stack_file
+from offline.platform_stack import PlatformStackError, ResolvedPlatform, resolve_platform
 from offline.policy_run import POLICY_CONFIG_DIR, PolicyReport, reconcile_config, run_policies
 from offline.schema_check import SchemaError, SchemaLoadError, Schemas, load_schemas, validate_object
 
@@ -80,11 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         inputs = _read_inputs(args)
-    except (UsageError, SchemaLoadError) as error:
+    except (UsageError, SchemaLoadError, PlatformStackError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        recording = record_stack(args.stack, config_overrides=inputs.overrides, secret_values=inputs.secret_values)
+        stack_outputs = {inputs.platform.reference: inputs.platform.outputs} if inputs.platform else None
+        recording = record_stack(
+            args.stack, config_overrides=inputs.overrides, secret_values=inputs.secret_values, stack_outputs=stack_outputs
+        )
     except pulumi.RunError as error:
         # As `pulumi up` shows it: the message, no stack trace.
         print(f"error: {error}", file=sys.stderr)
@@ -111,6 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--schemas", type=Path, help="directory with kubevirt-*swagger*.json and CRD *.yaml schemas")
     parser.add_argument("--policy-config", type=Path, help="policy pack config (default policies/config/<stack>.json)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="replace a config key (null removes it)")
+    parser.add_argument(
+        "--platform-set", action="append", default=[], metavar="KEY=JSON", help="role vms: replace a key of the platform stack's config"
+    )
     return parser
 
 
@@ -122,6 +132,7 @@ class PlanInputs:
     policy_config: dict[str, Any]
     policy_source: str
     schemas: Schemas
+    platform: ResolvedPlatform | None  # role vms: the recorded platform stack its StackReference reads
 
 
 def _read_inputs(args: argparse.Namespace) -> PlanInputs:
@@ -148,6 +159,9 @@ def _read_inputs(args: argparse.Namespace) -> PlanInputs:
         policy_config=policy_config,
         policy_source=policy_source,
         schemas=load_schemas(args.schemas),
+        platform=resolve_platform(
+            args.stack, config, platform_overrides=parse_overrides(args.platform_set), secret_values_for=placeholder_secrets
+        ),
     )
 
 
@@ -391,6 +405,11 @@ def summary(stack: str, out: Path, recording: Recording, inputs: PlanInputs, pla
         lines.append(
             f"  secret: {', '.join(sorted(inputs.secret_values))} is not readable from Pulumi.{stack}.yaml "
             "(pulumi config set --secret); planned with a placeholder value, never written"
+        )
+    if inputs.platform is not None:
+        lines.append(
+            f"  platform: {inputs.platform.reference} read from an offline recording of Pulumi.{inputs.platform.stack}.yaml"
+            " (what pulumi up of that stack exports)"
         )
     lines += [
         f"  resources: {len(recording.resources)} ({components} components; "

@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import ConfigError, parse_stack_config
+from components.config import ConfigError, StackConfig, parse_stack_config
 from offline.engine import Recording, record_stack
 from tests.conftest import FAKE_SSH_KEY, SSH_KEY_CONFIG, RecordLab, stack_value
 
@@ -291,6 +291,8 @@ def test_duplicate_node_address_is_refused(record_lab: RecordLab) -> None:
 
 def test_defaults_match_the_config_reference() -> None:
     config = parse_stack_config(minimal(vms=[vm()]))
+    assert isinstance(config, StackConfig)
+    assert config.role == "all"
     assert (config.kubevirt.version, config.kubevirt.use_emulation) == ("v1.9.0", False)
     assert (
         config.kubevirt.operator_manifest_source == "https://github.com/kubevirt/kubevirt/releases/download/v1.9.0/kubevirt-operator.yaml"

@@ -1,0 +1,57 @@
+"""The platform part of a stack: KubeVirt, Multus, the macvtap device plugin and (ssh mode) the node installs.
+
+An `all` stack puts its VMs on it; a `platform` stack exports it (``macvtapPlatform``) for `vms` stacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+
+from components.config import StackConfig
+from components.device_plugin import MacvtapDevicePlugin
+from components.kubevirt import KubeVirt
+from components.multus import Multus
+from components.node_cni import NodeCniInstall, NodeCniInstallArgs
+
+
+@dataclass(frozen=True)
+class Platform:
+    kubevirt: KubeVirt
+    multus: Multus | None
+    device_plugin: MacvtapDevicePlugin
+    node_install: NodeCniInstall | None
+
+    @property
+    def vm_prerequisites(self) -> list[pulumi.Resource]:
+        """What a VM object waits for: the KubeVirt CR, the device plugin and every node install."""
+        installs = list(self.node_install.installs.values()) if self.node_install else []
+        return [self.kubevirt.cr, self.device_plugin.daemonset, *installs]
+
+    @property
+    def nad_prerequisites(self) -> list[pulumi.Resource]:
+        """What a NAD waits for: Multus, which brings the NAD CRD, when the stack installs it."""
+        return [self.multus.manifest] if self.multus else []
+
+
+def deploy_platform(config: StackConfig, project_dir: Path) -> Platform:
+    kubevirt = KubeVirt("kubevirt", config.kubevirt)
+    multus = Multus("multus", config.multus) if config.multus.install else None
+    device_plugin = MacvtapDevicePlugin("macvtap", config.macvtap)
+    node_install = None
+    if config.ssh_mode:
+        assert config.macvtap.cni_binary_path is not None and config.ssh_private_key is not None  # checked by config
+        node_install = NodeCniInstall(
+            "macvtap-cni",
+            NodeCniInstallArgs(
+                nodes=config.nodes,
+                ssh_private_key=pulumi.Output.secret(config.ssh_private_key.get_secret_value()),
+                binary_path=project_dir / config.macvtap.cni_binary_path,
+                cni_bin_dir=config.macvtap.cni_bin_dir,
+                staging_dir=config.macvtap.staging_dir,
+                lower_devices=tuple(device.lower_device for device in config.macvtap.lower_devices),
+            ),
+        )
+    return Platform(kubevirt, multus, device_plugin, node_install)

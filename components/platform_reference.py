@@ -1,0 +1,51 @@
+"""A `vms` stack's platform: another stack of this project, read through one StackReference.
+
+The VM side is registered inside one ``apply`` on the reference's ``macvtapPlatform`` output, after
+the VMs' networks have been checked against it, so a bad reference or an unknown network stops the
+program before any VM resource is registered. This relies on the output being known at preview:
+the engine's builtin provider reads a StackReference's outputs from the backend's last checkpoint of
+the referenced stack during preview as during update (pulumi/pkg/resource/deploy/builtins.go,
+``readStackReference``), so the apply runs in ``pulumi preview`` too.
+
+``get_output`` (Python SDK 3.272, pulumi/stack_reference.py) gives ``None`` for a missing output,
+where ``require_output`` would end in a bare KeyError; ``None`` is refused here with the key path.
+A stack that does not exist fails in the engine itself ("unknown stack"), before any apply runs,
+and no program code can catch it (pulumi/pulumi#19202).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.config import ConfigError, VmStackConfig, check_vm_networks
+from components.platform_export import EXPORT_NAME, read_platform_export
+from components.vm_deployment import deploy_vms
+
+REFERENCE_NAME = "platform"
+
+
+def deploy_vms_on_platform_stack(config: VmStackConfig) -> pulumi.Output[dict[str, Any]]:
+    """Read the platform stack, check the VMs against its export, then register them; the ``vms`` output."""
+    reference = pulumi.StackReference(REFERENCE_NAME, config.platform_stack)
+
+    def register(value: Any) -> dict[str, Any]:
+        try:
+            platform = read_platform_export(value, config.platform_stack)
+            problems = check_vm_networks(config.vms, sorted(platform.networks), f"the networks stack {config.platform_stack!r} exports")
+            if problems:
+                raise ConfigError(problems)
+        except ConfigError as error:
+            raise pulumi.RunError(str(error)) from None
+        # The platform's resources live in the other stack: the reference stands for them, so the
+        # VM objects and the NADs depend on it (contracts.md, vm-waits-for-platform).
+        return deploy_vms(
+            config.vms,
+            config.vm_namespace,
+            resource_names=platform.resource_names,
+            platform=[reference],
+            nad_prerequisites=[reference],
+        )
+
+    return reference.get_output(EXPORT_NAME).apply(register)
