@@ -20,7 +20,9 @@
 - Config errors exit 2 with the program's RunError message and no traceback; so do usage
   errors (bad ``--set``, unknown stack or policy, missing schema directory, an --out that is
   not a plan directory, which is left untouched).
-- Without ``--schemas`` the KubeVirt and NAD kinds are reported as not validated, never valid.
+- Offline, without ``--schemas`` and with nothing cached, the KubeVirt and NAD kinds are reported
+  as not validated (saying so, per object), never valid. (Downloads, the cache and mirrors:
+  tests/test_schema_source.py.)
 """
 
 from __future__ import annotations
@@ -84,9 +86,10 @@ class Run:
 
 
 def run_plan(out: Path, stack: str, *args: str) -> Run:
+    """The plan with ``--offline``: these tests never reach the network (the cache is a temp dir)."""
     stdout, stderr = io.StringIO(), io.StringIO()
     with redirect_stdout(stdout), redirect_stderr(stderr):
-        code = plan.main([stack, "--out", str(out), *args])
+        code = plan.main([stack, "--out", str(out), "--offline", *args])
     return Run(code, stdout.getvalue(), stderr.getvalue(), out)
 
 
@@ -439,7 +442,7 @@ def test_an_out_directory_that_is_not_a_plan_is_left_untouched(tmp_path: Path) -
 # --- coverage -----------------------------------------------------------------------------
 
 
-def test_without_schemas_kubevirt_and_nad_kinds_are_not_validated(tmp_path: Path) -> None:
+def test_offline_without_schemas_kubevirt_and_nad_kinds_are_not_validated(tmp_path: Path) -> None:
     run = run_plan(tmp_path / "out", "dev")
     assert run.code == 0, run.stderr
     assert "schemas: 4 validated, 0 errors in 0 objects, 7 not validated" in run.stdout
@@ -454,7 +457,10 @@ def test_without_schemas_kubevirt_and_nad_kinds_are_not_validated(tmp_path: Path
         ("ServiceAccount", "valid"),
         ("DaemonSet", "valid"),
     }
-    assert "no schema for kubevirt.io/v1 VirtualMachineInstance (give its schema file with --schemas)" in run.read("schema-report.txt")
+    report = run.read("schema-report.txt")
+    said = "\n               not validated: offline, no cached schema for"
+    assert f"VirtualMachineInstance default/vm1{said} KubeVirt v1.9.0 (use --schemas DIR)" in report
+    assert f"NetworkAttachmentDefinition default/vm1-dataplane{said} Multus v4.3.0 (use --schemas DIR)" in report
 
 
 def test_set_null_removes_a_key(tmp_path: Path) -> None:
