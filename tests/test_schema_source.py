@@ -233,9 +233,7 @@ def test_every_object_of_the_stacks_validates_with_upstream_files(
     assert run.code == 0, run.stderr
     not_validated = {key: reason for key, (status, reason) in run.statuses().items() if status != "valid"}
     # The mirror holds no operator manifest: ../shared has no copy of upstream's release file.
-    assert not_validated == {
-        ("ConfigFile", "kubevirt-operator"): f"not validated: {upstream_files.url}{OPERATOR_PATH}: HTTP 404 Not Found"
-    }
+    assert not_validated == {("ConfigFile", "kubevirt-operator"): f"not validated: {upstream_files.url}{OPERATOR_PATH}: HTTP 404 Not Found"}
     assert " 0 errors in 0 objects, 1 not validated" in run.stdout
 
 
