@@ -157,8 +157,13 @@ def _read_inputs(args: argparse.Namespace) -> PlanInputs:
     except (OSError, ValueError, TypeError, AttributeError) as error:
         raise UsageError(f"policy config {policy_source}: {error}") from None
     _check_out(args.out)
-    if args.mirror is not None and urlsplit(args.mirror).scheme not in ("http", "https"):
-        raise UsageError(f"--mirror {args.mirror!r}: expected an http(s) URL such as http://mirror.example:8080")
+    if args.mirror is not None:
+        mirror = urlsplit(args.mirror)
+        if mirror.scheme not in ("http", "https") or not mirror.hostname:
+            raise UsageError(f"--mirror {args.mirror!r}: expected an http(s) URL such as http://mirror.example:8080")
+        if mirror.username is not None or mirror.password is not None:
+            # The mirror's address is printed and written into the reports.
+            raise UsageError("--mirror: credentials in the URL are not supported (they would be shown in the plan's output)")
     return PlanInputs(
         overrides=overrides,
         secret_values=placeholder_secrets(config),

@@ -360,10 +360,19 @@ def test_schemas_dir_is_used_instead_of_downloading_schemas(mirror: Mirror, cach
     assert run.statuses()[("VirtualMachineInstance", "vm1")] == ("valid", "")
 
 
-def test_a_mirror_that_is_not_an_http_url_is_a_usage_error(tmp_path: Path) -> None:
-    run = run_plan(tmp_path / "dev", "dev", "--mirror", "ftp://mirror.example")
+@pytest.mark.parametrize(
+    ("mirror", "message"),
+    [
+        ("ftp://mirror.example", "--mirror 'ftp://mirror.example': expected an http(s) URL such as http://mirror.example:8080"),
+        ("mirror.example", "--mirror 'mirror.example': expected an http(s) URL such as http://mirror.example:8080"),
+        ("https://me:hunter22@mirror.example", "--mirror: credentials in the URL are not supported (they would be shown in the plan's"),
+    ],
+)
+def test_a_mirror_that_is_not_a_plain_http_url_is_a_usage_error(mirror: str, message: str, tmp_path: Path) -> None:
+    run = run_plan(tmp_path / "dev", "dev", "--mirror", mirror)
     assert run.code == 2
-    assert run.stderr == "error: --mirror 'ftp://mirror.example': expected an http(s) URL such as http://mirror.example:8080\n"
+    assert run.stderr.startswith(f"error: {message}")
+    assert "hunter22" not in run.stderr
     assert not run.out.exists()
 
 
