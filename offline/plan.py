@@ -43,7 +43,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pulumi
 import yaml
@@ -58,6 +57,7 @@ from offline.schema_source import (
     Obtained,
     Upstream,
     default_cache_dir,
+    refuse_mirror,
     schemas_by_version,
     upstream_versions,
 )
@@ -157,13 +157,9 @@ def _read_inputs(args: argparse.Namespace) -> PlanInputs:
     except (OSError, ValueError, TypeError, AttributeError) as error:
         raise UsageError(f"policy config {policy_source}: {error}") from None
     _check_out(args.out)
-    if args.mirror is not None:
-        mirror = urlsplit(args.mirror)
-        if mirror.scheme not in ("http", "https") or not mirror.hostname:
-            raise UsageError(f"--mirror {args.mirror!r}: expected an http(s) URL such as http://mirror.example:8080")
-        if mirror.username is not None or mirror.password is not None:
-            # The mirror's address is printed and written into the reports.
-            raise UsageError("--mirror: credentials in the URL are not supported (they would be shown in the plan's output)")
+    mirror_problem = None if args.mirror is None else refuse_mirror(args.mirror)
+    if mirror_problem:
+        raise UsageError(f"--mirror: {mirror_problem}")
     return PlanInputs(
         overrides=overrides,
         secret_values=placeholder_secrets(config),
@@ -285,7 +281,7 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
             remote = source.startswith(("https://", "http://"))
             if remote:
                 fetched[resource.urn] = upstream.remote_manifest(source, versions)
-            shown = not remote or _content(fetched[resource.urn]) is not None
+            shown = not remote or remote_manifest.can_show(fetched[resource.urn])
             names[resource.urn] = f"manifests/{number}-{'remote' if remote else 'local'}-{resource.name}.{'yaml' if shown else 'txt'}"
     by_urn = {r.urn: r for r in recording.resources}
 
@@ -304,18 +300,12 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
         source = str(resource.inputs.get("file", ""))
         notes[file] = remote_manifest.transform_notes(recording, resource)
         if resource.urn in fetched:
-            got = fetched[resource.urn]
-            content = _content(got)
-            if content is None:
-                reason = got.problem if got is not None else "a custom URL; the plan fetches only upstream's files at the stack's versions"
-                files[file] = render.remote_manifest_text(number, resource, source, reason, notes[file], after(resource))
-                schema_results.append(
-                    render.SchemaResult(file, ("ConfigFile", "", resource.name), "", None, reason=f"not validated: {reason}")
-                )
-                continue
-            remote_objects = remote_manifest.applied_objects(content, resource, recording)
-            files[file] = remote_manifest.objects_text(number, resource, source, content, notes[file], after(resource), remote_objects)
-            schema_results += [_check(file, render.json_numbers(obj), schemas) for obj in remote_objects]
+            remote_file = remote_manifest.show(number, resource, recording, fetched[resource.urn], notes[file], after(resource))
+            files[file] = remote_file.text
+            if remote_file.unavailable:
+                reason = f"not validated: {remote_file.unavailable}"
+                schema_results.append(render.SchemaResult(file, ("ConfigFile", "", resource.name), "", None, reason=reason))
+            schema_results += [_check(file, render.json_numbers(obj), schemas) for obj in remote_file.objects]
         else:
             text = (PROJECT_ROOT / source).read_text(encoding="utf-8")
             files[file] = text  # verbatim
@@ -353,10 +343,6 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
     for name in ("schema-report.txt", "schema-report.json", "policy-report.txt", "policy-report.json"):
         files[name] = _scrub(files[name], secrets)
     return Plan(files, objects, schema_results, report, redactor.count, sorted(steps), notes, list(upstream.obtained.values()))
-
-
-def _content(got: Obtained | None) -> bytes | None:
-    return None if got is None else got.content
 
 
 def _check(file: str, obj: Mapping[str, Any], schemas: Schemas) -> render.SchemaResult:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -18,6 +19,7 @@ import yaml
 
 from offline import render
 from offline.engine import RecordedResource, Recording
+from offline.schema_source import Obtained
 
 # The thick manifest names this floating image even at a release tag (domain.md, Multus): the
 # plan shows what the recorded transforms make of it.
@@ -28,6 +30,38 @@ def kubernetes_type(obj: dict[str, Any]) -> str:
     """The Pulumi type token of an object: ``kubernetes:apps/v1:DaemonSet``, ``kubernetes:core/v1:ConfigMap``."""
     api_version = str(obj.get("apiVersion", ""))
     return f"kubernetes:{api_version if '/' in api_version else 'core/' + api_version}:{obj.get('kind', '')}"
+
+
+# Why a remote manifest at another address is not shown.
+CUSTOM_URL = "a custom URL; the plan fetches only upstream's files at the stack's versions"
+
+
+@dataclass(frozen=True)
+class Shown:
+    text: str  # the manifest file's content
+    objects: list[dict[str, Any]]  # to schema-check; none when unavailable
+    unavailable: str = ""  # why the objects are not shown
+
+
+def can_show(got: Obtained | None) -> bool:
+    return got is not None and got.content is not None
+
+
+def show(
+    number: str,
+    resource: RecordedResource,
+    recording: Recording,
+    got: Obtained | None,  # None: a custom URL, not fetched
+    notes: Sequence[render.TransformNote],
+    after: Sequence[str],
+) -> Shown:
+    """The file for a remote manifest: its objects when it could be had, else a reference saying why."""
+    source = str(resource.inputs.get("file", ""))
+    if got is None or got.content is None:
+        reason = CUSTOM_URL if got is None else got.problem
+        return Shown(render.remote_manifest_text(number, resource, source, reason, notes, after), [], reason)
+    objects = applied_objects(got.content, resource, recording)
+    return Shown(objects_text(number, resource, source, got.content, notes, after, objects), objects)
 
 
 def applied_objects(content: bytes, resource: RecordedResource, recording: Recording) -> list[dict[str, Any]]:

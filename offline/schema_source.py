@@ -185,6 +185,17 @@ def default_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return root / CACHE_SUBDIRECTORY
 
 
+def refuse_mirror(mirror: str) -> str | None:
+    """Why ``mirror`` cannot be used as a ``--mirror`` base address, or None."""
+    parts = urlsplit(mirror)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{mirror!r}: expected an http(s) URL such as http://mirror.example:8080"
+    if parts.username is not None or parts.password is not None:
+        # The address is printed and written into the plan's reports.
+        return "credentials in the URL are not supported (they would be shown in the plan's output)"
+    return None
+
+
 @dataclass(frozen=True)
 class FetchPolicy:
     cache_dir: Path

@@ -363,8 +363,8 @@ def test_schemas_dir_is_used_instead_of_downloading_schemas(mirror: Mirror, cach
 @pytest.mark.parametrize(
     ("mirror", "message"),
     [
-        ("ftp://mirror.example", "--mirror 'ftp://mirror.example': expected an http(s) URL such as http://mirror.example:8080"),
-        ("mirror.example", "--mirror 'mirror.example': expected an http(s) URL such as http://mirror.example:8080"),
+        ("ftp://mirror.example", "--mirror: 'ftp://mirror.example': expected an http(s) URL such as http://mirror.example:8080"),
+        ("mirror.example", "--mirror: 'mirror.example': expected an http(s) URL such as http://mirror.example:8080"),
         ("https://me:hunter22@mirror.example", "--mirror: credentials in the URL are not supported (they would be shown in the plan's"),
     ],
 )
