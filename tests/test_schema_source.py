@@ -19,7 +19,8 @@ A user in a fresh clone (no ../shared beside it) runs ``make plan``:
   file): HTTP 404, a file truncated on the mirror, a connection cut before the declared length,
   a server that never answers (abandoned after the timeout), a file that is not the schema.
   The plan still exits 0 with the objects "not validated", naming the reason.
-- A cached file that no longer passes the check is not used.
+- A cached file that no longer passes the check is not used; a cache that cannot be written
+  does not stop the plan from using what it downloaded.
 - A remote manifest at a custom URL is not fetched, and the plan says so.
 - The URLs are upstream's (the ones the program applies), and ``--mirror`` keeps their paths.
 
@@ -414,6 +415,16 @@ def test_a_good_swagger_download_is_cached_atomically_under_its_version(mirror: 
     assert got.content == SWAGGER_BODY
     assert got.origin == f"{mirror.url}{SWAGGER_PATH}"
     assert cached_files(tmp_path / "cache") == ["kubevirt-v1.9.0-swagger.json"]  # no temp file left
+
+
+def test_a_cache_that_cannot_be_written_still_gives_the_download(mirror: Mirror, tmp_path: Path) -> None:
+    mirror.routes[SWAGGER_PATH] = Route(SWAGGER_BODY)
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache directory would be\n")
+    got = obtain(KUBEVIRT_SWAGGER, "v1.9.0", FetchPolicy(blocked / "cache", mirror=mirror.url))
+    assert got.content == SWAGGER_BODY
+    assert got.note.startswith("not cached: ")
+    assert got.describe().endswith(f"downloaded from {mirror.url}{SWAGGER_PATH} ({got.note})")
 
 
 def test_a_multus_manifest_without_the_nad_crd_is_refused(mirror: Mirror, tmp_path: Path) -> None:
