@@ -275,11 +275,11 @@ def obtain(artifact: Artifact, version: str, policy: FetchPolicy) -> Obtained:
     path = policy.cache_dir / artifact.file_name(version)
     stale = ""
     if path.is_file():
-        content = path.read_bytes()
         try:
+            content = path.read_bytes()
             artifact.check(content)
             return Obtained(artifact, version, content, origin="cache")
-        except UnusableFileError as error:
+        except (OSError, UnusableFileError) as error:
             stale = f"; the cached {path} is not usable ({error})"
     if policy.offline:
         return Obtained(artifact, version, None, problem=f"offline, no cached {artifact.label(version)}{stale}", offline=True)

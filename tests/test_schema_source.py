@@ -238,6 +238,23 @@ def test_every_object_of_the_stacks_validates_with_upstream_files(
     assert " 0 errors in 0 objects, 1 not validated" in run.stdout
 
 
+def test_objects_are_checked_against_the_downloaded_schema(upstream_files: Mirror, cache: Path, tmp_path: Path) -> None:
+    # A swagger that also requires spec.bogusField of a VMI: only a check that really uses the
+    # downloaded file can report it.
+    swagger = json.loads(SWAGGER_FILE.read_bytes())
+    swagger["definitions"]["v1.VirtualMachineInstanceSpec"].setdefault("required", []).append("bogusField")
+    upstream_files.routes[SWAGGER_PATH] = Route(json.dumps(swagger).encode())
+    run = run_plan(tmp_path / "dev", "dev", "--mirror", upstream_files.url)
+    assert run.code == 1
+    assert run.stderr.splitlines() == [
+        f"schema error: manifests/{number}-virtualmachineinstance-default-{vm}.yaml (VirtualMachineInstance default/{vm}): "
+        "spec.bogusField: required field is missing"
+        for number, vm in (("010", "vm1"), ("011", "vm2"))
+    ]
+    vmi = json.loads(run.read("schema-report.json"))["objects"][-1]
+    assert vmi["schema"] == "kubevirt-v1.9.0-swagger.json#/definitions/v1.VirtualMachineInstance"
+
+
 def test_the_multus_manifest_objects_are_rendered_with_the_pinned_image_and_validated(
     upstream_files: Mirror, cache: Path, tmp_path: Path
 ) -> None:
