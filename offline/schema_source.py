@@ -102,13 +102,20 @@ def _crd_names(content: bytes, with_schema: bool) -> set[str]:
         documents = list(yaml.safe_load_all(content))
     except yaml.YAMLError as error:
         raise UnusableFileError(f"not YAML ({str(error).splitlines()[0]})") from None
-    return {
-        str(document.get("metadata", {}).get("name"))
-        for document in documents
-        if isinstance(document, dict)
-        and document.get("kind") == "CustomResourceDefinition"
-        and (not with_schema or any("openAPIV3Schema" in v.get("schema", {}) for v in document.get("spec", {}).get("versions", [])))
-    }
+    names = set()
+    for document in documents:
+        if not isinstance(document, dict) or document.get("kind") != "CustomResourceDefinition":
+            continue
+        versions = _mapping(document.get("spec")).get("versions")
+        schemas = [_mapping(_mapping(version).get("schema")) for version in versions] if isinstance(versions, list) else []
+        if not with_schema or any("openAPIV3Schema" in schema for schema in schemas):
+            names.add(str(_mapping(document.get("metadata")).get("name")))
+    return names
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` if it is a mapping, else empty: a file that passes nothing must not raise."""
+    return value if isinstance(value, dict) else {}
 
 
 def _require_crds(content: bytes, names: Iterable[str], with_schema: bool) -> None:
@@ -127,7 +134,7 @@ def _check_operator_manifest(content: bytes) -> None:
 
 
 # Upstream addresses: the swagger as kubevirt/common-instancetypes' scripts/schema.sh fetches it,
-# the operator as KubeVirt's install guide applies it, the thick manifest as Multus's quickstart
+# the operator as kubevirt/demo's README applies it, the thick manifest as Multus's quickstart
 # applies it. components/config.py builds the same two manifest URLs (a test holds them equal).
 KUBEVIRT_SWAGGER = Artifact(
     "KubeVirt",

@@ -454,8 +454,16 @@ def test_a_multus_manifest_without_the_nad_crd_is_refused(mirror: Mirror, tmp_pa
     assert cached_files(tmp_path / "cache") == []
 
 
-def test_an_operator_manifest_without_the_kubevirt_crd_is_refused(mirror: Mirror, tmp_path: Path) -> None:
-    mirror.routes[OPERATOR_PATH] = Route(b"apiVersion: v1\nkind: Namespace\nmetadata: {name: kubevirt}\n")
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"apiVersion: v1\nkind: Namespace\nmetadata: {name: kubevirt}\n",
+        b"kind: CustomResourceDefinition\nmetadata: null\nspec: {versions: [null]}\n---\n[a list]\n",
+    ],
+    ids=["no-crd", "odd-shapes"],
+)
+def test_an_operator_manifest_without_the_kubevirt_crd_is_refused(body: bytes, mirror: Mirror, tmp_path: Path) -> None:
+    mirror.routes[OPERATOR_PATH] = Route(body)
     got = obtain(KUBEVIRT_OPERATOR, "v1.9.0", FetchPolicy(tmp_path / "cache", mirror=mirror.url))
     assert got.problem == f"{mirror.url}{OPERATOR_PATH}: not the expected manifest: no CustomResourceDefinition kubevirts.kubevirt.io"
 
