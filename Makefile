@@ -13,8 +13,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Schemas: ../shared/schemas when it exists (this workspace), else upstream's by version from the
+# user's cache or a download. `make plan OFFLINE=1` never downloads; `MIRROR=URL` downloads from
+# a mirror of raw.githubusercontent.com / github.com paths.
 plan: $(VENV)/.installed
-	$(PY) -m offline.plan $(STACK) --out build/$(STACK) $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS))
+	$(PY) -m offline.plan $(STACK) --out build/$(STACK) $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS)) \
+		$(if $(OFFLINE),--offline) $(if $(MIRROR),--mirror $(MIRROR))
 
 test: $(VENV)/.installed
 	$(PY) -m pytest tests -q

@@ -2,18 +2,23 @@
 
 Usage (``make plan`` runs it for STACK=dev)::
 
-    python -m offline.plan STACK --out DIR [--schemas DIR] [--policy-config FILE] [--set KEY=JSON ...] [--platform-set KEY=JSON ...]
+    python -m offline.plan STACK --out DIR [--schemas DIR | --offline | --mirror URL] [--policy-config FILE]
+        [--set KEY=JSON ...] [--platform-set KEY=JSON ...]
 
 Runs the real ``__main__.py`` with the real ``Pulumi.<STACK>.yaml`` under the recording engine
 (``offline.engine``), then wipes DIR and writes:
 
 - ``manifests/NNN-<kind>-<namespace>-<name>.yaml``: every Kubernetes object, numbered in apply
-  order (dependencies first, ties by URN); ``NNN-remote-<name>.txt`` names a remote manifest
-  (and what its transforms do); ``NNN-local-<name>.yaml`` is a local manifest, copied verbatim;
+  order (dependencies first, ties by URN); ``NNN-remote-<name>.yaml`` holds a remote manifest's
+  objects after its transforms, or ``NNN-remote-<name>.txt`` names it (and why it could not be
+  had); ``NNN-local-<name>.yaml`` is a local manifest, copied verbatim;
 - ``nodes/<node>.sh`` (ssh mode): the exact commands run on each node, private key redacted;
 - ``graph.mmd``: the dependency graph (mermaid), components as subgraphs;
 - ``schema-report.txt|json``: each object checked strictly (``offline.schema_check``) against
-  the schemas in ``--schemas`` and kubernetes-validate's for the core kinds;
+  kubernetes-validate's schemas for the core kinds and, for KubeVirt kinds and NADs, the
+  schemas in ``--schemas`` or else upstream's at the stack's versions (``offline.schema_source``:
+  the user's cache, else a download; ``--offline`` never downloads, ``--mirror`` replaces the
+  upstream host);
 - ``policy-report.txt|json``: the policy pack under ``policies/config/<STACK>.json``
   (or ``--policy-config``).
 
@@ -46,11 +51,21 @@ from typing import Any
 import pulumi
 import yaml
 
-from offline import render
+from offline import remote_manifest, render
 from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, record_stack, stack_file
 from offline.platform_stack import PlatformStackError, ResolvedPlatform, resolve_platform
 from offline.policy_run import POLICY_CONFIG_DIR, PolicyReport, reconcile_config, run_policies
 from offline.schema_check import SchemaError, SchemaLoadError, Schemas, load_schemas, validate_object
+from offline.schema_source import (
+    UPSTREAM_HOSTS,
+    FetchPolicy,
+    Obtained,
+    Upstream,
+    default_cache_dir,
+    refuse_mirror,
+    schemas_by_version,
+    upstream_versions,
+)
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -64,9 +79,6 @@ PLACEHOLDER_SSH_KEY = (
 )
 # Written into DIR so that a later run only ever wipes a directory a plan wrote.
 MARKER = ".offline-plan"
-# The thick manifest names this floating image even at a release tag (domain.md, Multus): the
-# plan shows what the recorded transforms make of it.
-MULTUS_UPSTREAM_IMAGE = "ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick"
 VM_KINDS = ("VirtualMachineInstance", "VirtualMachine")
 # Secret fragments shorter than this are not searched for (too many false matches).
 MIN_SECRET_FRAGMENT = 8
@@ -115,7 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m offline.plan", description="Render a stack's offline plan into a directory.")
     parser.add_argument("stack", help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, required=True, help="output directory (wiped and recreated)")
-    parser.add_argument("--schemas", type=Path, help="directory with kubevirt-*swagger*.json and CRD *.yaml schemas")
+    parser.add_argument("--schemas", type=Path, help="directory with kubevirt-*swagger*.json and CRD *.yaml schemas (no download)")
+    parser.add_argument("--offline", action="store_true", help="never download: use only the cache (and --schemas)")
+    parser.add_argument(
+        "--mirror", metavar="URL", help=f"download from URL instead of {' and '.join(UPSTREAM_HOSTS)}, with the same paths below it"
+    )
     parser.add_argument("--policy-config", type=Path, help="policy pack config (default policies/config/<stack>.json)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="replace a config key (null removes it)")
     parser.add_argument(
@@ -131,7 +147,8 @@ class PlanInputs:
     config: dict[str, Any]  # the effective plain config, keys as in the stack file
     policy_config: dict[str, Any]
     policy_source: str
-    schemas: Schemas
+    local_schemas: Schemas | None  # from --schemas; None: upstream's by version
+    fetch: FetchPolicy
     platform: ResolvedPlatform | None  # role vms: the recorded platform stack its StackReference reads
 
 
@@ -152,13 +169,17 @@ def _read_inputs(args: argparse.Namespace) -> PlanInputs:
     except (OSError, ValueError, TypeError, AttributeError) as error:
         raise UsageError(f"policy config {policy_source}: {error}") from None
     _check_out(args.out)
+    mirror_problem = None if args.mirror is None else refuse_mirror(args.mirror)
+    if mirror_problem:
+        raise UsageError(f"--mirror: {mirror_problem}")
     return PlanInputs(
         overrides=overrides,
         secret_values=placeholder_secrets(config),
         config=config,
         policy_config=policy_config,
         policy_source=policy_source,
-        schemas=load_schemas(args.schemas),
+        local_schemas=None if args.schemas is None else load_schemas(args.schemas),
+        fetch=FetchPolicy(default_cache_dir(), offline=args.offline, mirror=args.mirror),
         platform=resolve_platform(
             args.stack, config, platform_overrides=parse_overrides(args.platform_set), secret_values_for=placeholder_secrets
         ),
@@ -234,6 +255,7 @@ class Plan:
     redacted: int
     nodes: list[str]
     transform_notes: dict[str, list[render.TransformNote]]  # manifest file -> notes
+    upstream: list[Obtained]  # the upstream files the plan asked for, in order
 
     def failures(self) -> list[str]:
         lines = [
@@ -249,6 +271,9 @@ class Plan:
 
 
 def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
+    upstream = Upstream(inputs.fetch)
+    versions = upstream_versions(inputs.config)
+    schemas = inputs.local_schemas if inputs.local_schemas is not None else schemas_by_version(upstream, versions)
     order = render.apply_order(recording)
     redactor = render.Redactor()
     files: dict[str, str] = {MARKER: f"offline plan of stack {stack}\n"}
@@ -259,6 +284,7 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
     width = max(3, len(str(len(manifests))))
     objects: dict[str, dict[str, Any]] = {}
     names: dict[str, str] = {}
+    fetched: dict[str, Obtained | None] = {}  # URN of a remote manifest -> its file, None for a custom URL
     for index, resource in enumerate(manifests, 1):
         number = f"{index:0{width}d}"
         if render.is_kubernetes_object(resource):
@@ -268,7 +294,10 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
         else:
             source = str(resource.inputs.get("file", ""))
             remote = source.startswith(("https://", "http://"))
-            names[resource.urn] = f"manifests/{number}-{'remote' if remote else 'local'}-{resource.name}.{'txt' if remote else 'yaml'}"
+            if remote:
+                fetched[resource.urn] = upstream.remote_manifest(source, versions)
+            shown = not remote or remote_manifest.can_show(fetched[resource.urn])
+            names[resource.urn] = f"manifests/{number}-{'remote' if remote else 'local'}-{resource.name}.{'yaml' if shown else 'txt'}"
     by_urn = {r.urn: r for r in recording.resources}
 
     def after(resource: RecordedResource) -> list[str]:
@@ -281,23 +310,23 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
         if resource.urn in objects:
             obj = objects[resource.urn]
             files[file] = render.manifest_text(number, resource, obj, after(resource))
-            schema_results.append(_check(file, obj, inputs.schemas))
+            schema_results.append(_check(file, obj, schemas))
             continue
         source = str(resource.inputs.get("file", ""))
-        notes[file] = _transform_notes(recording, resource)
-        if source.startswith(("https://", "http://")):
-            files[file] = render.remote_manifest_text(number, resource, source, notes[file], after(resource))
-            schema_results.append(
-                render.SchemaResult(
-                    file, ("ConfigFile", "", resource.name), "", None, reason=f"not validated: a remote manifest ({source}), not fetched"
-                )
-            )
+        notes[file] = remote_manifest.transform_notes(recording, resource)
+        if resource.urn in fetched:
+            remote_file = remote_manifest.show(number, resource, recording, fetched[resource.urn], notes[file], after(resource))
+            files[file] = remote_file.text
+            if remote_file.unavailable:
+                reason = f"not validated: {remote_file.unavailable}"
+                schema_results.append(render.SchemaResult(file, ("ConfigFile", "", resource.name), "", None, reason=reason))
+            schema_results += [_check(file, render.json_numbers(obj), schemas) for obj in remote_file.objects]
         else:
             text = (PROJECT_ROOT / source).read_text(encoding="utf-8")
             files[file] = text  # verbatim
             for document in yaml.safe_load_all(text):
                 if isinstance(document, dict):
-                    schema_results.append(_check(file, render.json_numbers(document), inputs.schemas))
+                    schema_results.append(_check(file, render.json_numbers(document), schemas))
 
     node_names = _node_names(inputs.config)
     steps: dict[str, list[render.NodeStep]] = {}
@@ -312,7 +341,7 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
     labels = {r.urn: _label(r, objects.get(r.urn), names.get(r.urn)) for r in recording.resources}
     files["graph.mmd"] = render.mermaid_graph(recording, labels)
 
-    sources = [inputs.schemas.core_source, *inputs.schemas.files]
+    sources = [schemas.core_source, *schemas.files]
     files["schema-report.txt"] = render.schema_report_text(stack, sources, schema_results)
     files["schema-report.json"] = render.schema_report_json(stack, sources, schema_results)
 
@@ -328,7 +357,7 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
     secrets = render.secret_strings(recording) | set(inputs.secret_values.values())
     for name in ("schema-report.txt", "schema-report.json", "policy-report.txt", "policy-report.json"):
         files[name] = _scrub(files[name], secrets)
-    return Plan(files, objects, schema_results, report, redactor.count, sorted(steps), notes)
+    return Plan(files, objects, schema_results, report, redactor.count, sorted(steps), notes, list(upstream.obtained.values()))
 
 
 def _check(file: str, obj: Mapping[str, Any], schemas: Schemas) -> render.SchemaResult:
@@ -336,31 +365,12 @@ def _check(file: str, obj: Mapping[str, Any], schemas: Schemas) -> render.Schema
     api_version = str(obj.get("apiVersion", ""))
     kind_schema = schemas.schema_for(api_version, identity[0])
     if kind_schema is None:
-        reason = f"not validated: no schema for {api_version} {identity[0]} (give its schema file with --schemas)"
+        why = schemas.unavailable.get((api_version, identity[0]))
+        why = why or f"no schema for {api_version} {identity[0]} (give its schema file with --schemas)"
+        reason = f"not validated: {why}"
         return render.SchemaResult(file, identity, api_version, None, reason=reason)
     errors: list[SchemaError] = validate_object(obj, schemas)
     return render.SchemaResult(file, identity, api_version, kind_schema.source, tuple((e.path, e.message) for e in errors))
-
-
-def _transform_notes(recording: Recording, resource: RecordedResource) -> list[render.TransformNote]:
-    """What each recorded transform does to a DaemonSet running upstream Multus's image.
-
-    The real transform is called, on a probe: the plan does not fetch the manifest it will
-    rewrite at deploy time.
-    """
-    notes = []
-    for transform in recording.transforms.get(resource.urn, []):
-        probe = {"spec": {"template": {"spec": {"containers": [{"name": "kube-multus", "image": MULTUS_UPSTREAM_IMAGE}]}}}}
-        result = transform(pulumi.ResourceTransformArgs(True, "kubernetes:apps/v1:DaemonSet", "probe", probe, pulumi.ResourceOptions()))
-        name = getattr(transform, "__qualname__", repr(transform))
-        if isinstance(result, pulumi.ResourceTransformResult):
-            props: Any = result.props
-            image = props["spec"]["template"]["spec"]["containers"][0]["image"]
-            effect = f"rewrites a DaemonSet container image {MULTUS_UPSTREAM_IMAGE} (what upstream's manifest names) to {image}"
-        else:
-            effect = f"leaves a DaemonSet running {MULTUS_UPSTREAM_IMAGE} unchanged"
-        notes.append(render.TransformNote(name, effect))
-    return notes
 
 
 def _node_names(config: Mapping[str, Any]) -> dict[tuple[str, Any], str]:
@@ -419,6 +429,7 @@ def summary(stack: str, out: Path, recording: Recording, inputs: PlanInputs, pla
         f"  VMs: {', '.join(vms) if vms else 'none'}",
         f"  schemas: {totals.validated} validated, {totals.errors} errors in {totals.invalid} objects,"
         f" {totals.not_validated} not validated",
+        *(f"  upstream {got.describe()}" for got in plan.upstream),
         f"  policies: {mandatory} mandatory, {len(plan.policy_report.violations) - mandatory} advisory violations ({inputs.policy_source})",
     ]
     for file, notes in sorted(plan.transform_notes.items()):

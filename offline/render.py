@@ -201,11 +201,13 @@ class TransformNote:
     effect: str  # what it did to the probe
 
 
-def remote_manifest_text(number: str, resource: RecordedResource, source: str, notes: Sequence[TransformNote], after: Sequence[str]) -> str:
+def remote_manifest_text(
+    number: str, resource: RecordedResource, source: str, reason: str, notes: Sequence[TransformNote], after: Sequence[str]
+) -> str:
     lines = [
         f"# {number} {resource.name} ({resource.type})",
         "# A remote manifest: applied by the Kubernetes provider from this URL at deploy time.",
-        "# The plan does not fetch it, so its objects are neither listed nor schema-checked here.",
+        f"# The plan could not get it ({reason}), so its objects are neither listed nor schema-checked here.",
         f"url: {source}",
     ]
     if after:

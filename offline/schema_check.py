@@ -76,6 +76,8 @@ class Schemas:
     kinds: dict[tuple[str, str], KindSchema]
     files: tuple[str, ...]  # the schema files found, for reports
     kubernetes_version: str = KUBERNETES_VERSION
+    # (apiVersion, kind) -> why its schema could not be had (offline, a failed download).
+    unavailable: dict[tuple[str, str], str] = field(default_factory=dict)
     _core: dict[tuple[str, str], KindSchema | None] = field(default_factory=dict, repr=False)
 
     def schema_for(self, api_version: str, kind: str) -> KindSchema | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +62,12 @@ def dev() -> Recording:
 @pytest.fixture(scope="session")
 def lab(record_lab: RecordLab) -> Recording:
     return record_lab()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_upstream_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No test reads or fills the user's cache of upstream files (offline.schema_source)."""
+    with pytest.MonkeyPatch.context() as patch:
+        cache_home = tmp_path_factory.mktemp("xdg-cache")
+        patch.setenv("XDG_CACHE_HOME", str(cache_home))
+        yield cache_home
