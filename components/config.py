@@ -11,10 +11,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -316,9 +316,16 @@ def key_path(location: tuple[int | str, ...]) -> str:
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
-def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
+# What a missing required key needs, beyond pydantic's "Field required".
+_REQUIRED_HINTS: dict[tuple[int | str, ...], str] = {("macvtap",): "is required: at least macvtap.lowerDevices must name a network"}
+
+
+def _pydantic_problems(error: ValidationError, present: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
     for item in error.errors():
+        location = tuple(item["loc"])
+        if item["type"] == "missing" and len(location) == 1 and location[0] in present:
+            continue  # present but refused before validation (an encrypted value): reported already
         message = item["msg"]
         for prefix in _PYDANTIC_PREFIXES:
             message = message.removeprefix(prefix)
@@ -326,7 +333,9 @@ def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
             message = "is not a known key (check the spelling against the README's config reference)"
         elif item["type"] == "literal_error":
             message = f"{item['input']!r} is not allowed; {message[0].lower()}{message[1:]}"
-        problems.append((key_path(tuple(item["loc"])), message))
+        elif item["type"] == "missing":
+            message = _REQUIRED_HINTS.get(location, message)
+        problems.append((key_path(location), message))
     return problems
 
 
@@ -338,100 +347,183 @@ def parse_stack_config(
 ) -> StackConfig:
     """Validate the namespace's config values (``key -> parsed JSON value``).
 
-    ``secret_keys`` names the keys the stack stores encrypted; the SSH key must be one.
-    Raises ``ConfigError`` listing every problem.
+    ``secret_keys`` names the keys the stack stores encrypted; the SSH key must be one, and no
+    other key may be. Raises ``ConfigError`` listing every problem of one run: the field errors
+    and the cross-checks (references, uniqueness, ssh mode), which run on every part that
+    validated on its own.
     """
     problems: list[tuple[str, str]] = []
+    checked: dict[str, Any] = {}
     for key in sorted(values):
         if key not in KNOWN_KEYS:
             problems.append((key_path((key,)), f"is not a known key; known keys: {', '.join(KNOWN_KEYS)}"))
-    if "macvtap" not in values:
-        problems.append((key_path(("macvtap",)), "is required: at least macvtap.lowerDevices must name a network"))
-    if problems:
-        raise ConfigError(problems)
+        elif key not in SECRET_KEYS and f"{NAMESPACE}:{key}" in secret_keys:
+            problems.append((key_path((key,)), _ENCRYPTED_PLAIN_KEY.format(key=f"{NAMESPACE}:{key}")))
+        else:
+            checked[key] = values[key]
+    config: StackConfig | None = None
     try:
-        config = StackConfig.model_validate(dict(values))
+        config = StackConfig.model_validate(checked)
     except ValidationError as error:
-        raise ConfigError(_pydantic_problems(error)) from None
-    problems = _cross_check(config, secret_keys, project_dir)
+        problems += _pydantic_problems(error, values)
+    problems += _cross_check(_ValidParts.of(checked), secret_keys, project_dir)
     if problems:
         raise ConfigError(problems)
+    assert config is not None  # every field validated, or pydantic's error is among the problems
     return config
 
 
-def _second_occurrences(values: list[str]) -> list[tuple[str, int]]:
+SECRET_KEYS = ("sshPrivateKey",)
+# Resources, state and the plan would hold any other key's value in plain text: refuse it
+# rather than pretend it stays secret.
+_ENCRYPTED_PLAIN_KEY = (
+    "is stored encrypted, but only sshPrivateKey is kept secret by this program; this value would be written in plain text"
+    " into resources and state. Store it as plain text: pulumi config rm {key}, then pulumi config set {key} ... (without --secret)"
+)
+
+_Model_T = TypeVar("_Model_T", bound=BaseModel)
+
+
+def _parsed(model: type[_Model_T], raw: Any) -> _Model_T | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _parsed_items(model: type[_Model_T], raw: Any) -> list[tuple[int, _Model_T]]:
+    """``(index, item)`` for each list item that validates on its own."""
+    items = raw if isinstance(raw, list) else []
+    return [(index, item) for index, item in ((i, _parsed(model, raw_item)) for i, raw_item in enumerate(items)) if item is not None]
+
+
+@dataclass(frozen=True)
+class _ValidParts:
+    """The parts of a config that validate on their own, each with its index in the config.
+
+    A cross-check runs on these, so a field error in one VM does not hide another VM's unknown
+    network. A check that needs a part that did not validate is skipped: that part's own error
+    is reported instead.
+    """
+
+    kubevirt: KubeVirtConfig | None
+    multus: MultusConfig | None
+    macvtap: MacvtapConfig | None  # with only its valid lower devices
+    lower_devices: list[tuple[int, LowerDevice]]
+    unparsed_networks: frozenset[str]  # names of lower devices that did not validate
+    nodes: list[tuple[int, Node]]
+    vms: list[tuple[int, VM]]
+    # (VM index, attachment index, attachment), also for a VM that failed on another field.
+    attachments: list[tuple[int, int, MacvtapAttachment]]
+    ssh_private_key: str | None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> _ValidParts:
+        macvtap = values.get("macvtap")
+        raw_devices = macvtap.get("lowerDevices") if isinstance(macvtap, dict) else None
+        device_list: list[Any] = raw_devices if isinstance(raw_devices, list) else []
+        devices = _parsed_items(LowerDevice, device_list)
+        valid_indexes = {index for index, _ in devices}
+        unparsed = {
+            raw["name"]
+            for index, raw in enumerate(device_list)
+            if index not in valid_indexes and isinstance(raw, dict) and isinstance(raw.get("name"), str)
+        }
+        only_valid_devices = {**macvtap, "lowerDevices": [device_list[index] for index, _ in devices]} if devices and macvtap else None
+        key = values.get("sshPrivateKey")
+        vms = values.get("vms")
+        raw_vms: list[Any] = vms if isinstance(vms, list) else []
+        attachments = [
+            (vm_index, index, attachment)
+            for vm_index, raw_vm in enumerate(raw_vms)
+            for index, attachment in _parsed_items(MacvtapAttachment, raw_vm.get("macvtap") if isinstance(raw_vm, dict) else None)
+        ]
+        return cls(
+            kubevirt=_parsed(KubeVirtConfig, values.get("kubevirt", {})),
+            multus=_parsed(MultusConfig, values.get("multus", {})),
+            macvtap=_parsed(MacvtapConfig, only_valid_devices) if only_valid_devices else None,
+            lower_devices=devices,
+            unparsed_networks=frozenset(unparsed),
+            nodes=_parsed_items(Node, values.get("nodes")),
+            vms=_parsed_items(VM, raw_vms),
+            attachments=attachments,
+            ssh_private_key=key if isinstance(key, str) else None,
+        )
+
+
+def _second_occurrences(entries: Iterable[tuple[int, str]]) -> list[tuple[str, int]]:
     """For each value listed more than once: the value and the index of its second occurrence."""
     first: set[str] = set()
     second: dict[str, int] = {}
-    for index, value in enumerate(values):
+    for index, value in entries:
         if value in first:
             second.setdefault(value, index)
         first.add(value)
     return sorted(second.items())
 
 
-def _cross_check(config: StackConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
+def _cross_check(parts: _ValidParts, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
     """Rules that relate several keys: references, uniqueness and the ssh-mode requirements."""
     problems: list[tuple[str, str]] = []
-    networks = config.macvtap.network_names
-    for name, index in _second_occurrences(networks):
+    for name, index in _second_occurrences((index, device.name) for index, device in parts.lower_devices):
         problems.append(
             (key_path(("macvtap", "lowerDevices", index, "name")), f"duplicate network name {name!r}; each lower device needs its own name")
         )
 
-    for name, index in _second_occurrences([vm.name for vm in config.vms]):
+    for name, index in _second_occurrences((index, vm.name) for index, vm in parts.vms):
         problems.append((key_path(("vms", index, "name")), f"duplicate VM name {name!r}"))
 
+    networks = list(dict.fromkeys(device.name for _, device in parts.lower_devices))
+    # Without any lower device, a reference cannot be judged (macvtap's own error says why).
+    check_references = bool(networks or parts.unparsed_networks)
     macs: dict[str, str] = {}
-    for vm_index, vm in enumerate(config.vms):
-        for attachment_index, attachment in enumerate(vm.macvtap):
-            path = ("vms", vm_index, "macvtap", attachment_index)
-            if attachment.network not in networks:
-                problems.append(
-                    (
-                        key_path((*path, "network")),
-                        f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks)}"
-                        f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
-                    )
+    for vm_index, attachment_index, attachment in parts.attachments:
+        path = ("vms", vm_index, "macvtap", attachment_index)
+        if check_references and attachment.network not in networks and attachment.network not in parts.unparsed_networks:
+            problems.append(
+                (
+                    key_path((*path, "network")),
+                    f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks)}"
+                    f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
                 )
+            )
+        if attachment.mac is not None:
+            if attachment.mac in macs:
+                problems.append(
+                    (key_path((*path, "mac")), f"{attachment.mac} is already used by {macs[attachment.mac]}; MAC addresses must be unique")
+                )
+            macs[attachment.mac] = key_path((*path, "mac"))
+    for vm_index, vm in parts.vms:
+        for attachment_index in range(len(vm.macvtap)):
             nad = nad_name(vm, attachment_index)
             if len(nad) > 63:
                 problems.append(
                     (
-                        key_path((*path, "network")),
+                        key_path(("vms", vm_index, "macvtap", attachment_index, "network")),
                         f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the VM or network name",
                     )
                 )
-            if attachment.mac is not None:
-                if attachment.mac in macs:
-                    problems.append(
-                        (
-                            key_path((*path, "mac")),
-                            f"{attachment.mac} is already used by {macs[attachment.mac]}; MAC addresses must be unique",
-                        )
-                    )
-                macs[attachment.mac] = key_path((*path, "mac"))
 
     for manifest_key, source in (
-        (("kubevirt", "operatorManifest"), config.kubevirt.operator_manifest),
-        (("multus", "manifest"), config.multus.manifest),
+        (("kubevirt", "operatorManifest"), parts.kubevirt.operator_manifest if parts.kubevirt else None),
+        (("multus", "manifest"), parts.multus.manifest if parts.multus else None),
     ):
         if source is not None and not source.startswith(("https://", "http://")) and not (project_dir / source).is_file():
             problems.append(
                 (key_path(manifest_key), f"{source!r} is neither a file nor an http(s) URL (relative paths start at the project directory)")
             )
 
-    if config.ssh_mode:
-        problems.extend(_ssh_mode_problems(config, secret_keys, project_dir))
+    if parts.macvtap is not None and parts.macvtap.cni_install == "ssh":
+        problems.extend(_ssh_mode_problems(parts, parts.macvtap, secret_keys, project_dir))
     return problems
 
 
-def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
+def _ssh_mode_problems(parts: _ValidParts, macvtap: MacvtapConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     why = "is required when macvtap.cniInstall is ssh"
-    if not config.nodes:
+    if not parts.nodes:
         problems.append((key_path(("nodes",)), f"{why}: list the nodes as [{{name, host, port, user, hostKey}}]"))
-    if config.ssh_private_key is None:
+    if parts.ssh_private_key is None:
         problems.append((key_path(("sshPrivateKey",)), f"{why}: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519"))
     else:
         if f"{NAMESPACE}:sshPrivateKey" not in secret_keys:
@@ -441,9 +533,9 @@ def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project
                     f"must be stored as a secret: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519",
                 )
             )
-        if "PRIVATE KEY-----" not in config.ssh_private_key.get_secret_value():
+        if "PRIVATE KEY-----" not in parts.ssh_private_key:
             problems.append((key_path(("sshPrivateKey",)), "is not a PEM or OpenSSH private key ('-----BEGIN ... PRIVATE KEY-----')"))
-    binary = config.macvtap.cni_binary_path
+    binary = macvtap.cni_binary_path
     if binary is None:
         problems.append(
             (
@@ -456,9 +548,9 @@ def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project
             (key_path(("macvtap", "cniBinaryPath")), f"{binary!r} is not a file (relative paths start at the project directory)")
         )
 
-    for name, index in _second_occurrences([node.name for node in config.nodes]):
+    for name, index in _second_occurrences((index, node.name) for index, node in parts.nodes):
         problems.append((key_path(("nodes", index, "name")), f"duplicate node name {name!r}"))
-    for endpoint, index in _second_occurrences([f"{node.host}:{node.port}" for node in config.nodes]):
+    for endpoint, index in _second_occurrences((index, f"{node.host}:{node.port}") for index, node in parts.nodes):
         problems.append((key_path(("nodes", index, "host")), f"{endpoint} is listed twice; each node needs its own address"))
     return problems
 
