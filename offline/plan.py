@@ -44,8 +44,9 @@ import pulumi
 import yaml
 
 from offline import render
-from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, record_stack, stack_file
+from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, StackConfigError, record_stack, stack_file
 from offline.policy_run import POLICY_CONFIG_DIR, PolicyReport, reconcile_config, run_policies
+from offline.project_config import is_encrypted
 from offline.schema_check import SchemaError, SchemaLoadError, Schemas, load_schemas, validate_object
 
 EXIT_FAILED = 1
@@ -58,6 +59,7 @@ NODES_CONFIG = f"{PROJECT_NAME}:nodes"
 PLACEHOLDER_SSH_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nkvm-in-a-pod-offline-plan-placeholder-not-a-key\n-----END OPENSSH PRIVATE KEY-----\n"
 )
+PLACEHOLDER_SECRET = "kvm-in-a-pod-offline-plan-placeholder-secret"
 # Written into DIR so that a later run only ever wipes a directory a plan wrote.
 MARKER = ".offline-plan"
 # The thick manifest names this floating image even at a release tag (domain.md, Multus): the
@@ -85,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         recording = record_stack(args.stack, config_overrides=inputs.overrides, secret_values=inputs.secret_values)
-    except pulumi.RunError as error:
-        # As `pulumi up` shows it: the message, no stack trace.
+    except (pulumi.RunError, StackConfigError) as error:
+        # As `pulumi up` shows it (the CLI's own config check, or the program's): the message, no stack trace.
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     plan = build_plan(args.stack, recording, inputs)
@@ -166,16 +168,20 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 
 
 def placeholder_secrets(config: Mapping[str, Any]) -> dict[str, str]:
-    """The SSH key's placeholder when ssh mode needs it and the file has no plain value.
+    """Placeholders for the secrets the stack file cannot give without the CLI.
 
-    The stack file holds it encrypted (``secure:``) or not at all; neither can be read
-    without the CLI.
+    Every encrypted (``secure:``) value gets one, and so does the SSH key when ssh mode needs
+    it and the file does not hold it (it is set with ``pulumi config set --secret``). The SSH
+    key's is shaped like a key; any other is run through the program as the secret it is, so
+    the plan ends as ``pulumi up`` would (the program refuses a secret it would write in plain
+    text), never in a traceback.
     """
+    placeholders = {key: PLACEHOLDER_SECRET for key, value in sorted(config.items()) if is_encrypted(value)}
     macvtap = config.get(MACVTAP_CONFIG)
     ssh_mode = isinstance(macvtap, dict) and macvtap.get("cniInstall") == "ssh"
-    key = config.get(SSH_KEY_CONFIG)
-    encrypted = isinstance(key, dict) and set(key) == {"secure"}
-    return {SSH_KEY_CONFIG: PLACEHOLDER_SSH_KEY} if encrypted or (ssh_mode and key is None) else {}
+    if SSH_KEY_CONFIG in placeholders or (ssh_mode and SSH_KEY_CONFIG not in config):
+        placeholders[SSH_KEY_CONFIG] = PLACEHOLDER_SSH_KEY
+    return placeholders
 
 
 def _check_out(out: Path) -> None:

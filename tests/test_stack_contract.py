@@ -37,7 +37,7 @@ import pytest
 import yaml
 
 from components.config import KNOWN_KEYS, NAMESPACE, parse_stack_config
-from offline.engine import PROJECT_ROOT
+from offline.engine import PROJECT_ROOT, StackConfigError, load_stack_config, record_stack
 from offline.project_config import load_project, project_file, read_project, stack_problems
 
 # Walking the repository skips what is not ours or not committed.
@@ -330,3 +330,23 @@ def test_a_project_in_a_subdirectory_governs_its_own_stacks(tmp_path: Path) -> N
     (root / "vms").mkdir()
     write_project(root / "vms", {"dev": "config: {}\n"}, "name: vms\nruntime: python\n")
     assert contract_problems(root) == {"Pulumi.ok.yaml": [], "vms/Pulumi.dev.yaml": []}
+
+
+# --- the offline engine applies the same rules ------------------------------------------------
+
+
+def test_the_engine_passes_declared_defaults_as_the_cli_does() -> None:
+    config, _ = load_stack_config("dev")
+    assert config[f"{NAMESPACE}:vmNamespace"] == "default"  # not in Pulumi.dev.yaml: from Pulumi.yaml
+
+
+def test_the_engine_refuses_what_the_cli_refuses() -> None:
+    with pytest.raises(StackConfigError) as refused:
+        record_stack("dev", config_overrides={f"{NAMESPACE}:vmNamespace": {"name": "vms"}})
+    assert str(refused.value) == "validating stack config: Stack 'dev' with configuration key 'vmNamespace' must be of type 'string'"
+
+
+def test_the_engine_names_an_encrypted_value_it_was_not_given() -> None:
+    with pytest.raises(StackConfigError) as refused:
+        record_stack("dev", config_overrides={"kubernetes:kubeconfig": {"secure": "v1:abc"}})
+    assert str(refused.value).startswith("kubernetes:kubeconfig is encrypted in Pulumi.dev.yaml and cannot be decrypted")
