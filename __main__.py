@@ -13,6 +13,7 @@ from components.kubevirt import KubeVirt
 from components.macvtap_vm import MacvtapVM, MacvtapVMArgs
 from components.multus import Multus
 from components.node_cni import NodeCniInstall, NodeCniInstallArgs
+from components.vm_namespace import vm_namespace_prerequisites
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -23,7 +24,9 @@ kubevirt = KubeVirt("kubevirt", config.kubevirt)
 multus = Multus("multus", config.multus) if config.multus.install else None
 device_plugin = MacvtapDevicePlugin("macvtap", config.macvtap)
 
-platform: list[pulumi.Resource] = [kubevirt.cr, device_plugin.daemonset]
+vm_namespace = vm_namespace_prerequisites(config, device_plugin.namespace)
+
+platform: list[pulumi.Resource] = [kubevirt.cr, device_plugin.daemonset, *vm_namespace]
 node_install = None
 if config.ssh_mode:
     assert config.macvtap.cni_binary_path is not None and config.ssh_private_key is not None  # checked by config
@@ -48,7 +51,7 @@ vms = [
             namespace=config.vm_namespace,
             stack=pulumi.get_stack(),
             platform=platform,
-            nad_prerequisites=[multus.manifest] if multus else [],
+            nad_prerequisites=[*([multus.manifest] if multus else []), *vm_namespace],
         ),
     )
     for vm in config.vms

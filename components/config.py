@@ -41,7 +41,11 @@ SSH_PUBLIC_KEY = re.compile(
 )
 IMAGE_REFERENCE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
 
-KNOWN_KEYS = ("kubevirt", "multus", "macvtap", "nodes", "sshPrivateKey", "vmNamespace", "vms")
+KNOWN_KEYS = ("kubevirt", "multus", "macvtap", "nodes", "sshPrivateKey", "vmNamespace", "createVmNamespace", "vms")
+# Namespaces every cluster has: a stack never creates (nor, on destroy, deletes) them.
+CLUSTER_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# KubeVirt's operator manifest creates and owns this one (domain.md).
+KUBEVIRT_NAMESPACE = "kubevirt"
 
 
 class ConfigError(Exception):
@@ -293,6 +297,8 @@ class StackConfig(_Model):
     nodes: list[Node] = Field(default_factory=list)
     ssh_private_key: SecretStr | None = Field(None, alias="sshPrivateKey")
     vm_namespace: str = Field("default", alias="vmNamespace")
+    # False: the namespace exists already, and the stack neither creates nor deletes it.
+    create_vm_namespace: bool = Field(True, alias="createVmNamespace")
     vms: list[VM] = Field(default_factory=list)
 
     _vm_namespace = field_validator("vm_namespace")(_dns_label)
@@ -300,6 +306,15 @@ class StackConfig(_Model):
     @property
     def ssh_mode(self) -> bool:
         return self.macvtap.cni_install == "ssh"
+
+    @property
+    def creates_vm_namespace(self) -> bool:
+        """Does this stack create vmNamespace (and delete it on destroy)?
+
+        Not when the user says it exists, nor for a namespace every cluster has, nor for the
+        device plugin's namespace, which the stack creates already.
+        """
+        return self.create_vm_namespace and self.vm_namespace not in (*CLUSTER_NAMESPACES, self.macvtap.namespace)
 
 
 def key_path(location: tuple[int | str, ...]) -> str:
@@ -416,6 +431,8 @@ class _ValidParts:
     # (VM index, attachment index, attachment), also for a VM that failed on another field.
     attachments: list[tuple[int, int, MacvtapAttachment]]
     ssh_private_key: str | None
+    vm_namespace: str | None
+    create_vm_namespace: bool | None
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> _ValidParts:
@@ -448,6 +465,8 @@ class _ValidParts:
             vms=_parsed_items(VM, raw_vms),
             attachments=attachments,
             ssh_private_key=key if isinstance(key, str) else None,
+            vm_namespace=values.get("vmNamespace") if isinstance(values.get("vmNamespace"), str) else None,
+            create_vm_namespace=values.get("createVmNamespace", True) if isinstance(values.get("createVmNamespace", True), bool) else None,
         )
 
 
@@ -512,6 +531,15 @@ def _cross_check(parts: _ValidParts, secret_keys: frozenset[str], project_dir: P
             problems.append(
                 (key_path(manifest_key), f"{source!r} is neither a file nor an http(s) URL (relative paths start at the project directory)")
             )
+
+    if parts.vm_namespace == KUBEVIRT_NAMESPACE and parts.create_vm_namespace:
+        problems.append(
+            (
+                key_path(("vmNamespace",)),
+                f"{KUBEVIRT_NAMESPACE!r} is created and owned by KubeVirt's operator manifest; choose another namespace for the VMs,"
+                f" or set {NAMESPACE}:createVmNamespace to false",
+            )
+        )
 
     if parts.macvtap is not None and parts.macvtap.cni_install == "ssh":
         problems.extend(_ssh_mode_problems(parts, parts.macvtap, secret_keys, project_dir))

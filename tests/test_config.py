@@ -325,7 +325,7 @@ def test_defaults_match_the_config_reference() -> None:
     assert (config.macvtap.cni_install, config.macvtap.cni_bin_dir) == ("daemonset", "/opt/cni/bin")
     device = config.macvtap.lower_devices[0]
     assert (device.mode, device.capacity) == ("bridge", 100)
-    assert config.vm_namespace == "default"
+    assert (config.vm_namespace, config.create_vm_namespace) == ("default", True)
     machine = config.vms[0]
     assert (machine.image, machine.memory, machine.cpu_cores) == ("quay.io/containerdisks/fedora:latest", "1024M", 1)
 
