@@ -92,9 +92,6 @@ class Project:
     declarations: tuple[Declaration, ...]
     problems: tuple[str, ...]  # what the CLI refuses in Pulumi.yaml itself
 
-    def declaration(self, key: str) -> Declaration | None:
-        return next((d for d in self.declarations if d.key == key), None)
-
 
 def project_file(project_dir: Path) -> Path:
     for name in ("Pulumi.yaml", "Pulumi.yml"):
