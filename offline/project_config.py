@@ -27,7 +27,12 @@ that page is silent, from the CLI's source (pulumi/pulumi, v3.260 to v3.274):
   file reaches the check as text: ``5`` and ``true`` are strings, ``"5"`` is an integer and
   ``"true"`` a boolean. A list or map reaches it as JSON (numbers are floats, whole ones count as
   integers).
-- Stack keys have the form ``<namespace>:<name>`` (or the old ``<namespace>:config:<name>``).
+- A stack key is ``<namespace>:<name>``, the old ``<namespace>:config:<name>``, or a bare
+  ``<name>``, which the CLI reads as the project's (``LoadProjectStackBytes``); anything else
+  it cannot parse.
+
+One rule is ours, not the CLI's: a stack file that sets one key under two spellings
+(``region`` and ``demo:region``) is refused, because the CLI silently keeps one of them.
 
 What cannot be checked here: an encrypted value's type (it needs the stack's passphrase), and
 the CLI's own YAML dialect (YAML 1.2; PyYAML reads ``yes`` as a boolean). The CLI stops at its
@@ -100,9 +105,11 @@ def project_file(project_dir: Path) -> Path:
     raise FileNotFoundError(f"no Pulumi.yaml in {project_dir}")
 
 
-def parse_key(key: str) -> tuple[str, str] | None:
-    """``(namespace, name)`` as the CLI's ``config.ParseKey`` reads a stack key; None if it cannot."""
+def parse_key(key: str, project_name: str) -> tuple[str, str] | None:
+    """``(namespace, name)`` as the CLI reads a stack file's key; None if it cannot."""
     parts = key.split(":")
+    if len(parts) == 1:
+        return project_name, key
     if len(parts) == 2:
         return parts[0], parts[1]
     if len(parts) == 3 and parts[1] == "config":
@@ -275,14 +282,24 @@ def stack_problems(project: Project, stack: str, config: Mapping[str, Any]) -> l
     problems = [
         f"could not parse {key} as a configuration key (configuration keys should be of the form `<namespace>:<name>`)"
         for key in config
-        if parse_key(key) is None
+        if parse_key(key, project.name) is None
     ]
-    keys = _full_keys(config)
+    spellings: dict[str, list[str]] = {}
+    for key in config:
+        parsed = parse_key(key, project.name)
+        if parsed is not None:
+            spellings.setdefault(f"{parsed[0]}:{parsed[1]}", []).append(key)
+    problems += [
+        f"sets {full} more than once ({' and '.join(written)}); the CLI keeps only one of them"
+        for full, written in sorted(spellings.items())
+        if len(written) > 1
+    ]
+    keys = _full_keys(project.name, config)
     missing = sorted(d.name for d in project.declarations if d.required and d.key not in keys)
     if missing:
         problems.append(missing_values_message(stack, missing))
     merged = with_project_defaults(project, config)
-    merged_keys = _full_keys(merged)
+    merged_keys = _full_keys(project.name, merged)
     for declaration in sorted(project.declarations, key=lambda d: d.name):
         if declaration.type is None or declaration.key not in merged_keys:
             continue  # untyped declarations are never checked, not even `secret`
@@ -306,18 +323,18 @@ def missing_values_message(stack: str, names: list[str]) -> str:
 def with_project_defaults(project: Project, config: Mapping[str, Any]) -> dict[str, Any]:
     """The stack config plus each declared default (or value) the stack does not set, as the CLI merges them."""
     merged = dict(config)
-    keys = _full_keys(config)
+    keys = _full_keys(project.name, config)
     for declaration in project.declarations:
         if declaration.key not in keys and declaration.fallback is not None:
             merged[declaration.key] = declaration.fallback
     return merged
 
 
-def _full_keys(config: Mapping[str, Any]) -> dict[str, str]:
-    """``namespace:name`` -> the key as written (which may be the old ``ns:config:name`` form)."""
+def _full_keys(project_name: str, config: Mapping[str, Any]) -> dict[str, str]:
+    """``namespace:name`` -> the key as written (bare, or the old ``ns:config:name`` form)."""
     full: dict[str, str] = {}
     for key in config:
-        parsed = parse_key(key)
+        parsed = parse_key(key, project_name)
         if parsed is not None:
             full[f"{parsed[0]}:{parsed[1]}"] = key
     return full

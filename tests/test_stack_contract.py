@@ -18,8 +18,10 @@ says where each comes from.
   - a key declared `secret: true` must be `secure:` wherever it is set, and cannot have a
     plain default;
   - declared names and stack keys agree on namespacing: `vmNamespace` is
-    `kvm-in-a-pod:vmNamespace`; a key of another namespace declares only a `value`; a stack key
-    has a namespace.
+    `kvm-in-a-pod:vmNamespace`, in a declaration and in a stack file; a key of another
+    namespace declares only a `value`; one key is not set under two spellings.
+- With `PULUMI_CLI=/path/to/pulumi`, the real CLI gives the same verdict on each example
+  stack (skipped otherwise: no Pulumi CLI can be installed on the build machines).
 - Our own contract on top: every key `Pulumi.yaml` declares is one the program reads, and its
   declared default is the program's own default, so the CLI filling it in changes nothing.
 """
@@ -28,6 +30,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +42,7 @@ import yaml
 
 from components.config import KNOWN_KEYS, NAMESPACE, parse_stack_config
 from offline.engine import PROJECT_ROOT, StackConfigError, load_stack_config, record_stack
-from offline.project_config import load_project, project_file, read_project, stack_problems
+from offline.project_config import is_encrypted, load_project, project_file, read_project, stack_problems
 
 # Walking the repository skips what is not ours or not committed.
 SKIPPED_DIRS = {"venv", "build", "node_modules", "__pycache__"}
@@ -188,18 +192,26 @@ def test_missing_keys_are_listed_together_as_the_cli_lists_them() -> None:
     assert stack_problems(project, "dev", {}) == ["Stack 'dev' is missing configuration values 'a', 'b' and 'c'"]
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "expected_type"),
-    [
-        ("replicas", "three", "integer"),
-        ("replicas", "1.5", "integer"),
-        ("replicas", [1], "integer"),
-        ("debug", "yes please", "boolean"),
-        ("region", {"name": "eu"}, "string"),
-        ("zones", "a", "array<string>"),
-        ("zones", [{"name": "a"}], "array<string>"),
-    ],
-)
+WRONG_TYPES: list[tuple[str, Any, str]] = [
+    ("replicas", "three", "integer"),
+    ("replicas", "1.5", "integer"),
+    ("replicas", [1], "integer"),
+    ("debug", "yes please", "boolean"),
+    ("region", {"name": "eu"}, "string"),
+    ("zones", "a", "array<string>"),
+    ("zones", [{"name": "a"}], "array<string>"),
+]
+RIGHT_TYPES: list[tuple[str, Any]] = [
+    ("replicas", 3),  # a scalar reaches the check as text, and "3" is an integer
+    ("replicas", "3"),
+    ("debug", True),
+    ("debug", "false"),
+    ("region", 5),  # ...so any scalar is a string
+    ("zones", ["a", "b"]),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "expected_type"), WRONG_TYPES)
 def test_a_value_must_match_its_declared_type(tmp_path: Path, key: str, value: Any, expected_type: str) -> None:
     stack = yaml.safe_load(GOOD_STACK)
     stack["config"][f"demo:{key}"] = value
@@ -209,17 +221,7 @@ def test_a_value_must_match_its_declared_type(tmp_path: Path, key: str, value: A
     ]
 
 
-@pytest.mark.parametrize(
-    ("key", "value"),
-    [
-        ("replicas", 3),  # a scalar reaches the check as text, and "3" is an integer
-        ("replicas", "3"),
-        ("debug", True),
-        ("debug", "false"),
-        ("region", 5),  # ...so any scalar is a string
-        ("zones", ["a", "b"]),
-    ],
-)
+@pytest.mark.parametrize(("key", "value"), RIGHT_TYPES)
 def test_values_the_cli_accepts_for_their_type_pass(tmp_path: Path, key: str, value: Any) -> None:
     stack = yaml.safe_load(GOOD_STACK)
     stack["config"][f"demo:{key}"] = value
@@ -261,10 +263,23 @@ def test_the_old_config_infix_names_the_same_key() -> None:
     assert stack_problems(project, "s", {"demo:config:region": "eu"}) == []
 
 
-def test_a_stack_key_without_namespace_is_refused(tmp_path: Path) -> None:
-    stack = GOOD_STACK + "  region: eu\n"
-    assert contract_problems(write_project(tmp_path, {"bare": stack}))["Pulumi.bare.yaml"] == [
-        "could not parse region as a configuration key (configuration keys should be of the form `<namespace>:<name>`)"
+def test_a_stack_key_without_namespace_is_the_projects_key(tmp_path: Path) -> None:
+    # The CLI rewrites `region:` in a stack file to `demo:region:` (verified with CLI v3.274).
+    stack = "config:\n  region: eu\n  demo:token:\n    secure: v1:abc\n"
+    assert contract_problems(write_project(tmp_path, {"bare": stack}))["Pulumi.bare.yaml"] == []
+
+
+def test_one_key_set_under_two_spellings_is_refused(tmp_path: Path) -> None:
+    stack = GOOD_STACK + "  region: us\n"
+    assert contract_problems(write_project(tmp_path, {"twice": stack}))["Pulumi.twice.yaml"] == [
+        "sets demo:region more than once (demo:region and region); the CLI keeps only one of them"
+    ]
+
+
+def test_a_key_the_cli_cannot_parse_is_refused() -> None:
+    project = read_project({"name": "demo"})
+    assert stack_problems(project, "s", {"a:b:c": 1}) == [
+        "could not parse a:b:c as a configuration key (configuration keys should be of the form `<namespace>:<name>`)"
     ]
 
 
@@ -350,3 +365,72 @@ def test_the_engine_names_an_encrypted_value_it_was_not_given() -> None:
     with pytest.raises(StackConfigError) as refused:
         record_stack("dev", config_overrides={"kubernetes:kubeconfig": {"secure": "v1:abc"}})
     assert str(refused.value).startswith("kubernetes:kubeconfig is encrypted in Pulumi.dev.yaml and cannot be decrypted")
+
+
+# --- the same verdicts from the real CLI (opt-in) -------------------------------------------------
+
+PULUMI_CLI = os.environ.get("PULUMI_CLI", "")
+SECURE = {"secure": "v1:abc"}  # stands for `pulumi config set --secret`, which the CLI test runs for real
+CLI_EXAMPLES: list[tuple[str, dict[str, Any]]] = [
+    ("follows every rule", {"demo:region": "eu", "demo:token": SECURE}),
+    ("misses a required key", {"demo:token": SECURE}),
+    ("sets the key under another namespace", {"other:region": "eu", "demo:token": SECURE}),
+    ("sets the key without namespace", {"region": "eu", "demo:token": SECURE}),
+    ("has a key the CLI cannot parse", {"demo:region": "eu", "demo:token": SECURE, "a:b:c": "x"}),
+    ("sets the secret in plain text", {"demo:region": "eu", "demo:token": "hunter2"}),
+    ("leaves the secret to its plain default", {"demo:region": "eu"}),
+    *[(f"sets {key} to {value!r}", {"demo:region": "eu", "demo:token": SECURE, f"demo:{key}": value}) for key, value, _ in WRONG_TYPES],
+    *[(f"sets {key} to {value!r}", {"demo:region": "eu", "demo:token": SECURE, f"demo:{key}": value}) for key, value in RIGHT_TYPES],
+]
+
+
+def cli_verdict(cli: Path, workdir: Path, project_text: str, stack: str, config: dict[str, Any]) -> str | None:
+    """The CLI's config error for ``stack`` of the project ``project_text``; None if it starts the program.
+
+    Encrypted values (``SECURE``) are set with ``pulumi config set --secret``.
+    """
+    env = {
+        **os.environ,
+        "PATH": f"{cli.parent}{os.pathsep}{os.environ.get('PATH', '')}",  # its language host sits beside it
+        "PULUMI_HOME": str(workdir / "home"),
+        "PULUMI_BACKEND_URL": (workdir / "state").as_uri(),
+        "PULUMI_CONFIG_PASSPHRASE": "contract-test",
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+    }
+    (workdir / "state").mkdir(parents=True)
+    project = workdir / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text(textwrap.dedent(project_text))
+
+    def pulumi(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(cli), *args, "--non-interactive"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+
+    assert pulumi("stack", "init", stack).returncode == 0
+    for key in (key for key, value in config.items() if value == SECURE):
+        assert pulumi("config", "set", "--secret", key, "a-secret", "-s", stack).returncode == 0
+    # Then the plain values, by hand: `config set` refuses to touch a file it cannot parse.
+    stack_path = project / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(stack_path.read_text()) or {}  # the encryption salt and the secrets
+    document["config"] = {**(document.get("config") or {}), **{key: value for key, value in config.items() if value != SECURE}}
+    stack_path.write_text(yaml.safe_dump(document))
+    output = pulumi("preview", "-s", stack)
+    # "error: validating stack config: Stack 's' ..." or "error: getting stack configuration: ...: could not parse ..."
+    found = re.search(r"error: [^\n]*?((?:Stack '|could not parse )[^\n]*)", output.stderr + "\n" + output.stdout)
+    return found[1].strip() if found else None
+
+
+@pytest.mark.skipif(not PULUMI_CLI, reason="set PULUMI_CLI=/path/to/pulumi to compare these rules with the real Pulumi CLI")
+@pytest.mark.parametrize(("case", "config"), CLI_EXAMPLES, ids=[case for case, _ in CLI_EXAMPLES])
+def test_the_real_cli_gives_the_same_verdict(tmp_path: Path, case: str, config: dict[str, Any]) -> None:
+    ours = stack_problems(read_project(yaml.safe_load(PROJECT)), "s", config)
+    assert cli_verdict(Path(PULUMI_CLI), tmp_path, PROJECT, "s", config) == (ours[0] if ours else None)  # the CLI stops at its first
+
+
+@pytest.mark.skipif(not PULUMI_CLI, reason="set PULUMI_CLI=/path/to/pulumi to check the stacks with the real Pulumi CLI")
+@pytest.mark.parametrize("path", sorted(PROJECT_ROOT.glob("Pulumi.*.yaml")), ids=lambda path: path.name)
+def test_the_real_cli_accepts_the_repositorys_stacks(tmp_path: Path, path: Path) -> None:
+    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+    if stack_name(path) == "lab":
+        config[f"{NAMESPACE}:sshPrivateKey"] = SECURE  # README: set once with `pulumi config set --secret`
+    config = {key: SECURE if is_encrypted(value) else value for key, value in config.items()}
+    assert cli_verdict(Path(PULUMI_CLI), tmp_path, (PROJECT_ROOT / "Pulumi.yaml").read_text(), stack_name(path), config) is None
