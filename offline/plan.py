@@ -18,12 +18,14 @@ Runs the real ``__main__.py`` with the real ``Pulumi.<STACK>.yaml`` under the re
   (or ``--policy-config``).
 
 ``--set KEY=JSON`` replaces a config key (``--set 'kvm-in-a-pod:macvtap={...}'``); ``null``
-removes it. A secret the stack file cannot give (``kvm-in-a-pod:sshPrivateKey`` is set with
-``pulumi config set --secret``) is replaced by a placeholder, and every secret is written as
-``[secret]``; a final scan of every written file fails the run if one still appears.
+removes it. A secret the stack file cannot give (an encrypted ``secure:`` value, or
+``kvm-in-a-pod:sshPrivateKey`` when ssh mode needs it and the file does not hold it) is
+replaced by a placeholder, and every secret is written as ``[secret]``; a final scan of every
+written file fails the run if one still appears.
 
 Exit status: 0 clean; 1 a schema error or a mandatory policy violation (named on stderr);
-2 a usage or config error (a config error prints the program's RunError message, as ``pulumi up``).
+2 a usage or config error (a config error prints the Pulumi CLI's config-check message or the
+program's RunError message, as ``pulumi up``).
 The files are byte-identical across runs; only stdout shows the time taken.
 """
 
