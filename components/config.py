@@ -42,6 +42,13 @@ SSH_PUBLIC_KEY = re.compile(
 IMAGE_REFERENCE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
 
 KNOWN_KEYS = ("kubevirt", "multus", "macvtap", "nodes", "sshPrivateKey", "vmNamespace", "createVmNamespace", "vms")
+SECRET_KEYS = ("sshPrivateKey",)
+# Resources, state and the plan would hold any other key's value in plain text: refuse it
+# rather than pretend it stays secret.
+_ENCRYPTED_PLAIN_KEY = (
+    "is stored encrypted, but only sshPrivateKey is kept secret by this program; this value would be written in plain text"
+    " into resources and state. Store it as plain text: pulumi config rm {key}, then pulumi config set {key} ... (without --secret)"
+)
 # Namespaces every cluster has: a stack never creates (nor, on destroy, deletes) them.
 CLUSTER_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # KubeVirt's operator manifest creates and owns this one (domain.md).
@@ -387,14 +394,6 @@ def parse_stack_config(
     assert config is not None  # every field validated, or pydantic's error is among the problems
     return config
 
-
-SECRET_KEYS = ("sshPrivateKey",)
-# Resources, state and the plan would hold any other key's value in plain text: refuse it
-# rather than pretend it stays secret.
-_ENCRYPTED_PLAIN_KEY = (
-    "is stored encrypted, but only sshPrivateKey is kept secret by this program; this value would be written in plain text"
-    " into resources and state. Store it as plain text: pulumi config rm {key}, then pulumi config set {key} ... (without --secret)"
-)
 
 _Model_T = TypeVar("_Model_T", bound=BaseModel)
 
