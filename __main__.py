@@ -13,6 +13,7 @@ from components.platform import deploy_platform
 from components.platform_export import EXPORT_NAME, platform_export
 from components.platform_reference import deploy_vms_on_platform_stack
 from components.vm_deployment import deploy_vms
+from components.vm_namespace import vm_namespace_prerequisites
 
 PROJECT_DIR = Path(__file__).resolve().parent
 
@@ -32,11 +33,12 @@ else:
         pulumi.export("cniBinarySha256", platform.node_install.binary_sha256)
         pulumi.export("cniNodes", sorted(platform.node_install.installs))
     if config.role == "all":
+        vm_namespace = vm_namespace_prerequisites(config, platform.device_plugin.namespace)
         vms = deploy_vms(
             config.vms,
             config.vm_namespace,
             resource_names=export.resource_names,
-            platform=platform.vm_prerequisites,
-            nad_prerequisites=platform.nad_prerequisites,
+            platform=[*platform.vm_prerequisites, *vm_namespace],
+            nad_prerequisites=[*platform.nad_prerequisites, *vm_namespace],
         )
         pulumi.export("vms", vms)

@@ -12,10 +12,10 @@ import hashlib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -47,10 +47,21 @@ IMAGE_REFERENCE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
 # reads its platform from the stack named in `platformStack`.
 ROLES = ("all", "platform", "vms")
 PLATFORM_KEYS = ("kubevirt", "multus", "macvtap", "nodes", "sshPrivateKey")
-KNOWN_KEYS = (*PLATFORM_KEYS, "vmNamespace", "vms", "role", "platformStack")
+KNOWN_KEYS = (*PLATFORM_KEYS, "vmNamespace", "createVmNamespace", "vms", "role", "platformStack")
 # A stack reference is `stack`, `org/stack` or `org/project/stack`; each part is what the CLI allows in a
 # stack name ("alphanumeric characters, hyphens, underscores, or periods", Pulumi docs, Concepts > Stacks).
 STACK_REFERENCE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
+SECRET_KEYS = ("sshPrivateKey",)
+# Resources, state and the plan would hold any other key's value in plain text: refuse it
+# rather than pretend it stays secret.
+_ENCRYPTED_PLAIN_KEY = (
+    "is stored encrypted, but only sshPrivateKey is kept secret by this program; this value would be written in plain text"
+    " into resources and state. Store it as plain text: pulumi config rm {key}, then pulumi config set {key} ... (without --secret)"
+)
+# Namespaces every cluster has: a stack never creates (nor, on destroy, deletes) them.
+CLUSTER_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# KubeVirt's operator manifest creates and owns this one (domain.md).
+KUBEVIRT_NAMESPACE = "kubevirt"
 
 
 class ConfigError(Exception):
@@ -321,6 +332,8 @@ class StackConfig(_Model):
     nodes: list[Node] = Field(default_factory=list)
     ssh_private_key: SecretStr | None = Field(None, alias="sshPrivateKey")
     vm_namespace: str = Field("default", alias="vmNamespace")
+    # False: the namespace exists already, and the stack neither creates nor deletes it.
+    create_vm_namespace: bool = Field(True, alias="createVmNamespace")
     vms: list[VM] = Field(default_factory=list)
 
     _vm_namespace = field_validator("vm_namespace")(_dns_label)
@@ -328,6 +341,15 @@ class StackConfig(_Model):
     @property
     def ssh_mode(self) -> bool:
         return self.macvtap.cni_install == "ssh"
+
+    @property
+    def creates_vm_namespace(self) -> bool:
+        """Does this stack create vmNamespace (and delete it on destroy)?
+
+        Not when the user says it exists, nor for a namespace every cluster has, nor for the
+        device plugin's namespace, which the stack creates already.
+        """
+        return self.create_vm_namespace and self.vm_namespace not in (*CLUSTER_NAMESPACES, self.macvtap.namespace)
 
 
 class VmStackConfig(_Model):
@@ -340,9 +362,17 @@ class VmStackConfig(_Model):
     role: Literal["vms"]
     platform_stack: str = Field(alias="platformStack")
     vm_namespace: str = Field("default", alias="vmNamespace")
+    # False: the namespace exists already, and the stack neither creates nor deletes it.
+    create_vm_namespace: bool = Field(True, alias="createVmNamespace")
     vms: list[VM]
 
     _vm_namespace = field_validator("vm_namespace")(_dns_label)
+
+    @property
+    def creates_vm_namespace(self) -> bool:
+        """Does this stack create vmNamespace (and delete it on destroy)? Not when the user says
+        it exists, nor for a namespace every cluster has."""
+        return self.create_vm_namespace and self.vm_namespace not in CLUSTER_NAMESPACES
 
     @field_validator("platform_stack")
     @classmethod
@@ -369,9 +399,16 @@ def key_path(location: tuple[int | str, ...]) -> str:
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
-def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
+# What a missing required key needs, beyond pydantic's "Field required".
+_REQUIRED_HINTS: dict[tuple[int | str, ...], str] = {("macvtap",): "is required: at least macvtap.lowerDevices must name a network"}
+
+
+def _pydantic_problems(error: ValidationError, present: Mapping[str, Any]) -> list[tuple[str, str]]:
     problems = []
     for item in error.errors():
+        location = tuple(item["loc"])
+        if item["type"] == "missing" and len(location) == 1 and location[0] in present:
+            continue  # present but refused before validation (an encrypted value): reported already
         message = item["msg"]
         for prefix in _PYDANTIC_PREFIXES:
             message = message.removeprefix(prefix)
@@ -379,7 +416,9 @@ def _pydantic_problems(error: ValidationError) -> list[tuple[str, str]]:
             message = "is not a known key (check the spelling against the README's config reference)"
         elif item["type"] == "literal_error":
             message = f"{item['input']!r} is not allowed; {message[0].lower()}{message[1:]}"
-        problems.append((key_path(tuple(item["loc"])), message))
+        elif item["type"] == "missing":
+            message = _REQUIRED_HINTS.get(location, message)
+        problems.append((key_path(location), message))
     return problems
 
 
@@ -391,31 +430,42 @@ def parse_stack_config(
 ) -> StackConfig | VmStackConfig:
     """Validate the namespace's config values (``key -> parsed JSON value``).
 
-    ``secret_keys`` names the keys the stack stores encrypted; the SSH key must be one.
-    Raises ``ConfigError`` listing every problem.
+    ``secret_keys`` names the keys the stack stores encrypted; the SSH key must be one, and no
+    other key may be. Raises ``ConfigError`` listing every problem of one run: the field errors,
+    the role's rules and the cross-checks (references, uniqueness, ssh mode), which run on every
+    part that validated on its own.
     """
     problems: list[tuple[str, str]] = []
-    for key in sorted(values):
-        if key not in KNOWN_KEYS:
-            problems.append((key_path((key,)), f"is not a known key; known keys: {', '.join(KNOWN_KEYS)}"))
     role = values.get("role", "all")
     if role not in ROLES:
         # Which keys are allowed depends on the role: nothing else can be checked without one.
-        raise ConfigError([*problems, (key_path(("role",)), f"{role!r} is not allowed; allowed: {', '.join(ROLES)} (default all)")])
-    problems.extend(_role_problems(role, values))
-    if role == "vms":
-        return _parse_vm_stack_config(values, problems)
-    if "macvtap" not in values:
-        problems.append((key_path(("macvtap",)), "is required: at least macvtap.lowerDevices must name a network"))
-    if problems:
-        raise ConfigError(problems)
+        problems.append((key_path(("role",)), f"{role!r} is not allowed; allowed: {', '.join(ROLES)} (default all)"))
+        role = "all"
+    role_problems = _role_problems(role, values)
+    misplaced = {path for path, _ in role_problems}
+    problems.extend(role_problems)
+    checked: dict[str, Any] = {}
+    for key in sorted(values):
+        if key not in KNOWN_KEYS:
+            problems.append((key_path((key,)), f"is not a known key; known keys: {', '.join(KNOWN_KEYS)}"))
+        elif key not in SECRET_KEYS and f"{NAMESPACE}:{key}" in secret_keys:
+            problems.append((key_path((key,)), _ENCRYPTED_PLAIN_KEY.format(key=f"{NAMESPACE}:{key}")))
+        elif key_path((key,)) not in misplaced and not (key == "role" and values[key] not in ROLES):
+            checked[key] = values[key]
+    model: type[StackConfig] | type[VmStackConfig] = VmStackConfig if role == "vms" else StackConfig
+    config: StackConfig | VmStackConfig | None = None
     try:
-        config = StackConfig.model_validate(dict(values))
+        config = model.model_validate(checked)
     except ValidationError as error:
-        raise ConfigError(_pydantic_problems(error)) from None
-    problems = _cross_check(config, secret_keys, project_dir)
+        # A key the role's rules reported already (a missing platformStack) is not reported twice.
+        problems += [problem for problem in _pydantic_problems(error, values) if problem[0] not in misplaced]
+    parts = _ValidParts.of(checked)
+    problems += _vm_cross_check(parts)
+    if role != "vms":
+        problems += _cross_check(parts, secret_keys, project_dir)
     if problems:
         raise ConfigError(problems)
+    assert config is not None  # every field validated, or pydantic's error is among the problems
     return config
 
 
@@ -455,61 +505,176 @@ def _role_problems(role: str, values: Mapping[str, Any]) -> list[tuple[str, str]
     return problems
 
 
-def _parse_vm_stack_config(values: Mapping[str, Any], problems: list[tuple[str, str]]) -> VmStackConfig:
-    if problems:
-        raise ConfigError(problems)
+_Model_T = TypeVar("_Model_T", bound=BaseModel)
+
+
+def _parsed(model: type[_Model_T], raw: Any) -> _Model_T | None:
     try:
-        config = VmStackConfig.model_validate(dict(values))
-    except ValidationError as error:
-        raise ConfigError(_pydantic_problems(error)) from None
-    problems = vm_problems(config.vms)
-    if problems:
-        raise ConfigError(problems)
-    return config
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
 
 
-def _second_occurrences(values: list[str]) -> list[tuple[str, int]]:
+def _parsed_items(model: type[_Model_T], raw: Any) -> list[tuple[int, _Model_T]]:
+    """``(index, item)`` for each list item that validates on its own."""
+    items = raw if isinstance(raw, list) else []
+    return [(index, item) for index, item in ((i, _parsed(model, raw_item)) for i, raw_item in enumerate(items)) if item is not None]
+
+
+@dataclass(frozen=True)
+class _ValidParts:
+    """The parts of a config that validate on their own, each with its index in the config.
+
+    A cross-check runs on these, so a field error in one VM does not hide another VM's unknown
+    network. A check that needs a part that did not validate is skipped: that part's own error
+    is reported instead.
+    """
+
+    kubevirt: KubeVirtConfig | None
+    multus: MultusConfig | None
+    macvtap: MacvtapConfig | None  # with only its valid lower devices
+    lower_devices: list[tuple[int, LowerDevice]]
+    unparsed_networks: frozenset[str]  # names of lower devices that did not validate
+    nodes: list[tuple[int, Node]]
+    vms: list[tuple[int, VM]]
+    # (VM index, attachment index, attachment), also for a VM that failed on another field.
+    attachments: list[tuple[int, int, MacvtapAttachment]]
+    ssh_private_key: str | None
+    vm_namespace: str | None
+    create_vm_namespace: bool | None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> _ValidParts:
+        macvtap = values.get("macvtap")
+        raw_devices = macvtap.get("lowerDevices") if isinstance(macvtap, dict) else None
+        device_list: list[Any] = raw_devices if isinstance(raw_devices, list) else []
+        devices = _parsed_items(LowerDevice, device_list)
+        valid_indexes = {index for index, _ in devices}
+        unparsed = {
+            raw["name"]
+            for index, raw in enumerate(device_list)
+            if index not in valid_indexes and isinstance(raw, dict) and isinstance(raw.get("name"), str)
+        }
+        only_valid_devices = {**macvtap, "lowerDevices": [device_list[index] for index, _ in devices]} if devices and macvtap else None
+        key = values.get("sshPrivateKey")
+        vms = values.get("vms")
+        raw_vms: list[Any] = vms if isinstance(vms, list) else []
+        attachments = [
+            (vm_index, index, attachment)
+            for vm_index, raw_vm in enumerate(raw_vms)
+            for index, attachment in _parsed_items(MacvtapAttachment, raw_vm.get("macvtap") if isinstance(raw_vm, dict) else None)
+        ]
+        return cls(
+            kubevirt=_parsed(KubeVirtConfig, values.get("kubevirt", {})),
+            multus=_parsed(MultusConfig, values.get("multus", {})),
+            macvtap=_parsed(MacvtapConfig, only_valid_devices) if only_valid_devices else None,
+            lower_devices=devices,
+            unparsed_networks=frozenset(unparsed),
+            nodes=_parsed_items(Node, values.get("nodes")),
+            vms=_parsed_items(VM, raw_vms),
+            attachments=attachments,
+            ssh_private_key=key if isinstance(key, str) else None,
+            vm_namespace=values.get("vmNamespace") if isinstance(values.get("vmNamespace"), str) else None,
+            create_vm_namespace=values.get("createVmNamespace", True) if isinstance(values.get("createVmNamespace", True), bool) else None,
+        )
+
+
+def _second_occurrences(entries: Iterable[tuple[int, str]]) -> list[tuple[str, int]]:
     """For each value listed more than once: the value and the index of its second occurrence."""
     first: set[str] = set()
     second: dict[str, int] = {}
-    for index, value in enumerate(values):
+    for index, value in entries:
         if value in first:
             second.setdefault(value, index)
         first.add(value)
     return sorted(second.items())
 
 
-def _cross_check(config: StackConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
+def _vm_cross_check(parts: _ValidParts) -> list[tuple[str, str]]:
+    """The VM rules every role shares: unique names and MACs, run strategies, NAD names within
+    63 characters, and a namespace the stack may create."""
+    problems: list[tuple[str, str]] = []
+    for name, index in _second_occurrences((index, vm.name) for index, vm in parts.vms):
+        problems.append((key_path(("vms", index, "name")), f"duplicate VM name {name!r}"))
+    for vm_index, vm in parts.vms:
+        if vm.kind == "VirtualMachineInstance" and vm.run_strategy is not None:
+            problems.append(
+                (
+                    key_path(("vms", vm_index, "runStrategy")),
+                    f"is only meaningful with kind VirtualMachine (this VM's kind is {vm.kind}, which always runs);"
+                    " set kind: VirtualMachine or remove runStrategy",
+                )
+            )
+    macs: dict[str, str] = {}
+    for vm_index, attachment_index, attachment in parts.attachments:
+        path = ("vms", vm_index, "macvtap", attachment_index)
+        nad = nad_name(attachment)
+        if len(nad) > 63:
+            problems.append(
+                (
+                    key_path((*path, "network")),
+                    f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the network name",
+                )
+            )
+        if attachment.mac is not None:
+            if attachment.mac in macs:
+                problems.append(
+                    (key_path((*path, "mac")), f"{attachment.mac} is already used by {macs[attachment.mac]}; MAC addresses must be unique")
+                )
+            macs[attachment.mac] = key_path((*path, "mac"))
+    if parts.vm_namespace == KUBEVIRT_NAMESPACE and parts.create_vm_namespace:
+        problems.append(
+            (
+                key_path(("vmNamespace",)),
+                f"{KUBEVIRT_NAMESPACE!r} is created and owned by KubeVirt's operator manifest; choose another namespace for the VMs,"
+                f" or set {NAMESPACE}:createVmNamespace to false",
+            )
+        )
+
+    return problems
+
+
+def _cross_check(parts: _ValidParts, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
     """Rules that relate several keys: references, uniqueness and the ssh-mode requirements."""
     problems: list[tuple[str, str]] = []
-    networks = config.macvtap.network_names
-    for name, index in _second_occurrences(networks):
+    for name, index in _second_occurrences((index, device.name) for index, device in parts.lower_devices):
         problems.append(
             (key_path(("macvtap", "lowerDevices", index, "name")), f"duplicate network name {name!r}; each lower device needs its own name")
         )
-    problems.extend(vm_problems(config.vms))
-    problems.extend(check_vm_networks(config.vms, networks, f"the names in {NAMESPACE}:macvtap.lowerDevices"))
+
+    networks = list(dict.fromkeys(device.name for _, device in parts.lower_devices))
+    # Without any lower device, a reference cannot be judged (macvtap's own error says why).
+    if networks or parts.unparsed_networks:
+        for vm_index, attachment_index, attachment in parts.attachments:
+            if attachment.network not in networks and attachment.network not in parts.unparsed_networks:
+                problems.append(
+                    (
+                        key_path(("vms", vm_index, "macvtap", attachment_index, "network")),
+                        f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks)}"
+                        f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
+                    )
+                )
 
     for manifest_key, source in (
-        (("kubevirt", "operatorManifest"), config.kubevirt.operator_manifest),
-        (("multus", "manifest"), config.multus.manifest),
+        (("kubevirt", "operatorManifest"), parts.kubevirt.operator_manifest if parts.kubevirt else None),
+        (("multus", "manifest"), parts.multus.manifest if parts.multus else None),
     ):
         if source is not None and not source.startswith(("https://", "http://")) and not (project_dir / source).is_file():
             problems.append(
                 (key_path(manifest_key), f"{source!r} is neither a file nor an http(s) URL (relative paths start at the project directory)")
             )
 
-    if config.ssh_mode:
-        problems.extend(_ssh_mode_problems(config, secret_keys, project_dir))
+    if parts.macvtap is not None and parts.macvtap.cni_install == "ssh":
+        problems.extend(_ssh_mode_problems(parts, parts.macvtap, secret_keys, project_dir))
     return problems
 
 
-def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
+def _ssh_mode_problems(parts: _ValidParts, macvtap: MacvtapConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     why = "is required when macvtap.cniInstall is ssh"
-    if not config.nodes:
+    if not parts.nodes:
         problems.append((key_path(("nodes",)), f"{why}: list the nodes as [{{name, host, port, user, hostKey}}]"))
-    if config.ssh_private_key is None:
+    if parts.ssh_private_key is None:
         problems.append((key_path(("sshPrivateKey",)), f"{why}: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519"))
     else:
         if f"{NAMESPACE}:sshPrivateKey" not in secret_keys:
@@ -519,9 +684,9 @@ def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project
                     f"must be stored as a secret: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519",
                 )
             )
-        if "PRIVATE KEY-----" not in config.ssh_private_key.get_secret_value():
+        if "PRIVATE KEY-----" not in parts.ssh_private_key:
             problems.append((key_path(("sshPrivateKey",)), "is not a PEM or OpenSSH private key ('-----BEGIN ... PRIVATE KEY-----')"))
-    binary = config.macvtap.cni_binary_path
+    binary = macvtap.cni_binary_path
     if binary is None:
         problems.append(
             (
@@ -534,47 +699,10 @@ def _ssh_mode_problems(config: StackConfig, secret_keys: frozenset[str], project
             (key_path(("macvtap", "cniBinaryPath")), f"{binary!r} is not a file (relative paths start at the project directory)")
         )
 
-    for name, index in _second_occurrences([node.name for node in config.nodes]):
+    for name, index in _second_occurrences((index, node.name) for index, node in parts.nodes):
         problems.append((key_path(("nodes", index, "name")), f"duplicate node name {name!r}"))
-    for endpoint, index in _second_occurrences([f"{node.host}:{node.port}" for node in config.nodes]):
+    for endpoint, index in _second_occurrences((index, f"{node.host}:{node.port}") for index, node in parts.nodes):
         problems.append((key_path(("nodes", index, "host")), f"{endpoint} is listed twice; each node needs its own address"))
-    return problems
-
-
-def vm_problems(vms: list[VM]) -> list[tuple[str, str]]:
-    """The VM rules every role shares: unique names and MACs, run strategies, NAD names within 63 characters."""
-    problems: list[tuple[str, str]] = []
-    for name, index in _second_occurrences([vm.name for vm in vms]):
-        problems.append((key_path(("vms", index, "name")), f"duplicate VM name {name!r}"))
-    macs: dict[str, str] = {}
-    for vm_index, vm in enumerate(vms):
-        if vm.kind == "VirtualMachineInstance" and vm.run_strategy is not None:
-            problems.append(
-                (
-                    key_path(("vms", vm_index, "runStrategy")),
-                    f"is only meaningful with kind VirtualMachine (this VM's kind is {vm.kind}, which always runs);"
-                    " set kind: VirtualMachine or remove runStrategy",
-                )
-            )
-        for attachment_index, attachment in enumerate(vm.macvtap):
-            path = ("vms", vm_index, "macvtap", attachment_index)
-            nad = nad_name(attachment)
-            if len(nad) > 63:
-                problems.append(
-                    (
-                        key_path((*path, "network")),
-                        f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the network name",
-                    )
-                )
-            if attachment.mac is not None:
-                if attachment.mac in macs:
-                    problems.append(
-                        (
-                            key_path((*path, "mac")),
-                            f"{attachment.mac} is already used by {macs[attachment.mac]}; MAC addresses must be unique",
-                        )
-                    )
-                macs[attachment.mac] = key_path((*path, "mac"))
     return problems
 
 

@@ -22,6 +22,7 @@ import pulumi
 from components.config import ConfigError, VmStackConfig, check_vm_networks
 from components.platform_export import EXPORT_NAME, read_platform_export
 from components.vm_deployment import deploy_vms
+from components.vm_namespace import vm_namespace_prerequisites
 
 REFERENCE_NAME = "platform"
 
@@ -39,13 +40,14 @@ def deploy_vms_on_platform_stack(config: VmStackConfig) -> pulumi.Output[dict[st
         except ConfigError as error:
             raise pulumi.RunError(str(error)) from None
         # The platform's resources live in the other stack: the reference stands for them, so the
-        # VM objects and the NADs depend on it (contracts.md, vm-waits-for-platform).
+        # VM objects and the NADs depend on it (vm-waits-for-platform).
+        vm_namespace = vm_namespace_prerequisites(config)
         return deploy_vms(
             config.vms,
             config.vm_namespace,
             resource_names=platform.resource_names,
-            platform=[reference],
-            nad_prerequisites=[reference],
+            platform=[reference, *vm_namespace],
+            nad_prerequisites=[reference, *vm_namespace],
         )
 
     return reference.get_output(EXPORT_NAME).apply(register)

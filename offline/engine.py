@@ -22,6 +22,8 @@ import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, _resolve_callbacks
 
+from offline.project_config import is_encrypted, load_project, stack_problems, with_project_defaults
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "kvm-in-a-pod"
 
@@ -206,35 +208,52 @@ def stack_file(stack: str, project_dir: Path = PROJECT_ROOT) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 
 
+class StackConfigError(Exception):
+    """A stack config the Pulumi CLI would refuse before starting the program, or one the
+    engine cannot read (an encrypted value it was not given)."""
+
+
 def load_stack_config(
     stack: str,
     project_dir: Path = PROJECT_ROOT,
     secret_values: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, str], list[str]]:
     """Read ``Pulumi.<stack>.yaml`` into the runtime's config form: ``key -> string``.
 
-    Structured values become JSON strings, as the CLI passes them to the program. A
-    ``secure:`` value cannot be decrypted without the CLI, so its plain value must come
-    from ``secret_values``; keys given there are marked secret whether or not the file
-    names them.
+    As the CLI does before it starts the program (``offline.project_config``): the stack's
+    values (with ``overrides``, as ``pulumi config set`` would leave them; ``None`` removes a
+    key) are checked against ``Pulumi.yaml``'s ``config:`` block, whose defaults then fill
+    the keys the stack does not set. Structured values become JSON strings, as the CLI passes
+    them to the program. An encrypted value (``secure:``, also inside a list or map) cannot be
+    decrypted without the CLI, so its plain value must come from ``secret_values``; keys given
+    there are marked secret whether or not the file names them.
     """
     path = stack_file(stack, project_dir)
     if not path.exists():
         raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
     document = yaml.safe_load(path.read_text()) or {}
+    raw: dict[str, Any] = dict(document.get("config") or {})
+    for key, value in (overrides or {}).items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    project = load_project(project_dir)
+    problems = [*project.problems, *stack_problems(project, stack, raw)]
+    if problems:
+        raise StackConfigError("validating stack config: " + "; ".join(problems))
     secret_values = dict(secret_values or {})
     config: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in (document.get("config") or {}).items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
+    for key, value in with_project_defaults(project, raw).items():
+        if is_encrypted(value):
             if key not in secret_values:
-                raise KeyError(f"{key} is encrypted in {path.name}; pass its value in secret_values")
+                raise StackConfigError(f"{key} is encrypted in {path.name} and cannot be decrypted without the Pulumi CLI; pass its value")
             continue
         config[key] = value if isinstance(value, str) else json.dumps(value)
     for key, value in secret_values.items():
         config[key] = value
-        secret_keys.append(key)
-    return config, sorted(secret_keys)
+    return config, sorted(secret_values)
 
 
 def record_program(
@@ -339,14 +358,10 @@ def record_stack(
     """Record a real stack file, optionally with some keys replaced (``key -> value``).
 
     ``config_overrides`` keys are full config keys (``kvm-in-a-pod:vms``); a value of
-    ``None`` removes the key; structured values are JSON-encoded as the CLI would.
+    ``None`` removes the key; structured values are JSON-encoded as the CLI would. Raises
+    ``StackConfigError`` where the CLI would refuse the result before running the program.
     """
-    config, secret_keys = load_stack_config(stack, project_dir, secret_values)
-    for key, value in (config_overrides or {}).items():
-        if value is None:
-            config.pop(key, None)
-        else:
-            config[key] = value if isinstance(value, str) else json.dumps(value)
+    config, secret_keys = load_stack_config(stack, project_dir, secret_values, config_overrides)
     return record_program(
         config, secret_keys, stack=stack, project_dir=project_dir, preview=preview, stack_outputs=stack_outputs, into=into
     )

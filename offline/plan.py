@@ -26,12 +26,14 @@ Runs the real ``__main__.py`` with the real ``Pulumi.<STACK>.yaml`` under the re
 removes it. A stack with role vms reads its platform through a StackReference: the platform stack
 it names is recorded first, from its own stack file in this project, and its exports are what the
 reference reads (``offline.platform_stack``); ``--platform-set`` replaces keys of that stack's config.
-A secret the stack file cannot give (``kvm-in-a-pod:sshPrivateKey`` is set with
-``pulumi config set --secret``) is replaced by a placeholder, and every secret is written as
-``[secret]``; a final scan of every written file fails the run if one still appears.
+A secret the stack file cannot give (an encrypted ``secure:`` value, or
+``kvm-in-a-pod:sshPrivateKey`` when ssh mode needs it and the file does not hold it) is
+replaced by a placeholder, and every secret is written as ``[secret]``; a final scan of every
+written file fails the run if one still appears.
 
 Exit status: 0 clean; 1 a schema error or a mandatory policy violation (named on stderr);
-2 a usage or config error (a config error prints the program's RunError message, as ``pulumi up``).
+2 a usage or config error (a config error prints the Pulumi CLI's config-check message or the
+program's RunError message, as ``pulumi up``).
 The files are byte-identical across runs; only stdout shows the time taken.
 """
 
@@ -52,9 +54,10 @@ import pulumi
 import yaml
 
 from offline import remote_manifest, render
-from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, record_stack, stack_file
+from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, StackConfigError, record_stack, stack_file
 from offline.platform_stack import PlatformStackError, ResolvedPlatform, resolve_platform
 from offline.policy_run import POLICY_CONFIG_DIR, PolicyReport, reconcile_config, run_policies
+from offline.project_config import is_encrypted
 from offline.schema_check import SchemaError, SchemaLoadError, Schemas, load_schemas, validate_object
 from offline.schema_source import (
     UPSTREAM_HOSTS,
@@ -77,6 +80,7 @@ NODES_CONFIG = f"{PROJECT_NAME}:nodes"
 PLACEHOLDER_SSH_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\nkvm-in-a-pod-offline-plan-placeholder-not-a-key\n-----END OPENSSH PRIVATE KEY-----\n"
 )
+PLACEHOLDER_SECRET = "kvm-in-a-pod-offline-plan-placeholder-secret"
 # Written into DIR so that a later run only ever wipes a directory a plan wrote.
 MARKER = ".offline-plan"
 VM_KINDS = ("VirtualMachineInstance", "VirtualMachine")
@@ -104,8 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         recording = record_stack(
             args.stack, config_overrides=inputs.overrides, secret_values=inputs.secret_values, stack_outputs=stack_outputs
         )
-    except pulumi.RunError as error:
-        # As `pulumi up` shows it: the message, no stack trace.
+    except (pulumi.RunError, StackConfigError) as error:
+        # As `pulumi up` shows it (the CLI's own config check, or the program's): the message, no stack trace.
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     plan = build_plan(args.stack, recording, inputs)
@@ -201,16 +205,20 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 
 
 def placeholder_secrets(config: Mapping[str, Any]) -> dict[str, str]:
-    """The SSH key's placeholder when ssh mode needs it and the file has no plain value.
+    """Placeholders for the secrets the stack file cannot give without the CLI.
 
-    The stack file holds it encrypted (``secure:``) or not at all; neither can be read
-    without the CLI.
+    Every encrypted (``secure:``) value gets one, and so does the SSH key when ssh mode needs
+    it and the file does not hold it (it is set with ``pulumi config set --secret``). The SSH
+    key's is shaped like a key; any other is run through the program as the secret it is, so
+    the plan ends as ``pulumi up`` would (the program refuses a secret it would write in plain
+    text), never in a traceback.
     """
+    placeholders = {key: PLACEHOLDER_SECRET for key, value in sorted(config.items()) if is_encrypted(value)}
     macvtap = config.get(MACVTAP_CONFIG)
     ssh_mode = isinstance(macvtap, dict) and macvtap.get("cniInstall") == "ssh"
-    key = config.get(SSH_KEY_CONFIG)
-    encrypted = isinstance(key, dict) and set(key) == {"secure"}
-    return {SSH_KEY_CONFIG: PLACEHOLDER_SSH_KEY} if encrypted or (ssh_mode and key is None) else {}
+    if SSH_KEY_CONFIG in placeholders or (ssh_mode and SSH_KEY_CONFIG not in config):
+        placeholders[SSH_KEY_CONFIG] = PLACEHOLDER_SSH_KEY
+    return placeholders
 
 
 def _check_out(out: Path) -> None:

@@ -2,7 +2,10 @@
 
 - Every invalid value is refused with a pulumi.RunError naming the full key path and what
   is allowed, before any resource is registered.
-- All problems are reported at once, not one per `pulumi up`.
+- All problems are reported at once, not one per `pulumi up`: field errors and cross-reference
+  errors (unknown network, duplicate MAC) together, each with its key path.
+- A value stored encrypted (`secure:`) is refused with a clean error unless it is the SSH key,
+  the one value the program keeps secret; never a traceback.
 - Defaults match the README's config reference (KubeVirt v1.9.0, Multus v4.3.0, macvtap-cni
   v0.13.2, Fedora container disk, 1024M, 1 core, bridge mode, capacity 100, kind
   VirtualMachineInstance; a VirtualMachine runs with runStrategy Always).
@@ -13,6 +16,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +192,7 @@ BAD_DEV_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "would exceed 63 characters",
     ),
     ("VM namespace not DNS-1123", {"vmNamespace": "VMs"}, "kvm-in-a-pod:vmNamespace", "DNS-1123"),
+    ("no macvtap key", {"macvtap": None}, "kvm-in-a-pod:macvtap", "is required: at least macvtap.lowerDevices must name a network"),
 ]
 
 
@@ -226,6 +231,54 @@ def test_every_problem_is_reported_at_once() -> None:
     message = str(refused.value)
     for path in ("vms[0].name", "vms[0].cpuCores", "vms[0].macvtap[0].mac"):
         assert f"kvm-in-a-pod:{path}: " in message
+
+
+def problems_of(values: dict[str, Any], **kwargs: Any) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(values, **kwargs)
+    return refused.value.problems
+
+
+def test_a_field_error_and_an_unknown_network_are_reported_in_one_run() -> None:
+    problems = problems_of(minimal(vms=[vm(cpuCores=0), vm(name="vm2", macvtap=[{"network": "storage"}])]))
+    assert [path for path, _ in problems] == ["kvm-in-a-pod:vms[0].cpuCores", "kvm-in-a-pod:vms[1].macvtap[0].network"]
+
+
+def test_a_vm_with_a_field_error_still_has_its_network_checked() -> None:
+    problems = problems_of(minimal(vms=[vm(memory="lots", macvtap=[{"network": "storage"}])]))
+    assert [path for path, _ in problems] == ["kvm-in-a-pod:vms[0].memory", "kvm-in-a-pod:vms[0].macvtap[0].network"]
+
+
+def test_a_broken_lower_device_hides_no_other_reference_error() -> None:
+    devices = [{"name": "dataplane", "lowerDevice": "eth0", "mode": "passthru"}, {"name": "lan", "lowerDevice": "eth1"}]
+    vms = [vm(macvtap=[{"network": "dataplane"}, {"network": "lan"}, {"network": "storage"}])]
+    problems = problems_of({"macvtap": {"lowerDevices": devices}, "vms": vms})
+    # `dataplane` names a device that failed on its own: referring to it is not a second error.
+    assert [path for path, _ in problems] == ["kvm-in-a-pod:macvtap.lowerDevices[0].mode", "kvm-in-a-pod:vms[0].macvtap[2].network"]
+    assert "allowed: lan " in problems[1][1]
+
+
+def test_a_duplicate_mac_is_reported_beside_another_field_error() -> None:
+    nic = {"network": "dataplane", "mac": "02:00:00:00:00:01"}
+    problems = problems_of(minimal(kubevirt={"version": "1.9"}, vms=[vm(macvtap=[nic]), vm(name="vm2", macvtap=[nic])]))
+    assert [path for path, _ in problems] == ["kvm-in-a-pod:kubevirt.version", "kvm-in-a-pod:vms[1].macvtap[0].mac"]
+
+
+def test_an_unknown_key_does_not_hide_the_other_problems() -> None:
+    problems = problems_of(minimal(vm=[], vms=[vm(macvtap=[{"network": "storage"}])]))
+    assert [path for path, _ in problems] == ["kvm-in-a-pod:vm", "kvm-in-a-pod:vms[0].macvtap[0].network"]
+
+
+@pytest.mark.parametrize("key", ["vmNamespace", "vms", "macvtap"])
+def test_an_encrypted_value_other_than_the_ssh_key_is_refused_cleanly(key: str) -> None:
+    value = {"vmNamespace": "lab", "vms": [vm()], "macvtap": DEV_MACVTAP}[key]
+    with pytest.raises(pulumi.RunError) as refused:
+        record_stack("dev", secret_values={f"kvm-in-a-pod:{key}": json.dumps(value) if not isinstance(value, str) else value})
+    assert str(refused.value).splitlines()[1:] == [
+        f"  kvm-in-a-pod:{key}: is stored encrypted, but only sshPrivateKey is kept secret by this program; this value would be"
+        f" written in plain text into resources and state. Store it as plain text: pulumi config rm kvm-in-a-pod:{key},"
+        f" then pulumi config set kvm-in-a-pod:{key} ... (without --secret)"
+    ]
 
 
 def test_ssh_mode_lists_each_missing_requirement() -> None:
@@ -304,7 +357,7 @@ def test_defaults_match_the_config_reference() -> None:
     assert (config.macvtap.cni_install, config.macvtap.cni_bin_dir) == ("daemonset", "/opt/cni/bin")
     device = config.macvtap.lower_devices[0]
     assert (device.mode, device.capacity) == ("bridge", 100)
-    assert config.vm_namespace == "default"
+    assert (config.vm_namespace, config.create_vm_namespace) == ("default", True)
     machine = config.vms[0]
     assert (machine.image, machine.memory, machine.cpu_cores) == ("quay.io/containerdisks/fedora:latest", "1024M", 1)
     assert (machine.kind, machine.run_strategy) == ("VirtualMachineInstance", None)

@@ -12,7 +12,10 @@
 7. A missing lower device fails the install with its name and leaves the old state.
 8. The lower device `lo` passes the check.
 9. Uninstall removes the binary we installed and our staged copy.
-10. Uninstall keeps a foreign binary, says so and exits 0.
+10. Uninstall keeps a foreign binary, warns and exits 0.
+10b. After a binary upgrade (new install first, then the old one's uninstall, as Pulumi
+    replaces the command), the old uninstall keeps the new binary quietly: no warning,
+    a progress line on stdout, and it removes only the old staged copy.
 11. Uninstall with nothing installed says "not installed" and exits 0.
 12. The two nodes are independent.
 13. No macvtap module and no modprobe: a WARNING naming the node, not a failure.
@@ -295,6 +298,22 @@ def test_uninstall_keeps_foreign_binary_and_says_so(ssh_nodes: tuple[SshNode, Ss
     assert f"node {node.name}: WARNING: CNI binary {target(ours)} has sha256 {sha256(foreign)}" in err
     assert "leaving it in place" in err
     assert not Path(ours.staged_binary).exists()  # the staged copy is still ours
+
+
+def test_uninstall_of_the_old_version_after_an_upgrade_keeps_the_new_binary_quietly(ssh_nodes: tuple[SshNode, SshNode]) -> None:
+    node, _ = ssh_nodes
+    old, new = stage(node, V1), stage(node, V2)
+    assert install(node, old)[0] == 0
+    assert install(node, new)[0] == 0
+    code, out, err = uninstall(node, old)
+    assert (code, err) == (0, "")
+    assert (
+        f"node {node.name}: CNI binary {target(new)} has sha256 {new.binary_sha256}, a newer version installed by this program"
+        f" (staged as {new.staged_binary}); leaving it in place"
+    ) in out
+    assert_installed(new, V2)
+    assert not Path(old.staged_binary).exists()
+    assert Path(new.staged_binary).exists()
 
 
 def test_uninstall_with_nothing_installed_says_not_installed(

@@ -17,7 +17,9 @@
   did, the run fails and removes the directory.
 - A schema error or a mandatory policy violation exits 1, naming the object and path, or the
   policy; ``--policy-config`` replaces the stack's policy config.
-- Config errors exit 2 with the program's RunError message and no traceback; so do usage
+- Config errors exit 2 with the program's RunError message and no traceback, and so does a
+  stack the Pulumi CLI would refuse (with the CLI's message); a `secure:` value of any key is
+  planned as a secret or refused as `pulumi up` refuses it, never a traceback; so do usage
   errors (bad ``--set``, unknown stack or policy, missing schema directory, an --out that is
   not a plan directory, which is left untouched).
 - Offline, without ``--schemas`` and with nothing cached, the KubeVirt and NAD kinds are reported
@@ -431,6 +433,28 @@ def test_config_errors_exit_2_with_the_run_error_message(tmp_path: Path) -> None
     assert run.stderr == f"error: {refused.value}\n"
     assert "kvm-in-a-pod:macvtap.cniBinaryPath: 'build/macvtap' is not a file" in run.stderr
     assert run.stdout == ""
+    assert not run.out.exists()
+
+
+def test_an_encrypted_value_the_program_would_write_in_plain_text_exits_2_with_its_message(tmp_path: Path) -> None:
+    # --set merges into the stack file's values: this is the file holding `vmNamespace: {secure: ...}`.
+    run = run_plan(tmp_path / "out", "dev", "--set", 'kvm-in-a-pod:vmNamespace={"secure": "v1:c2FsdA==:Y2lwaGVy"}')
+    assert run.code == 2
+    assert run.stderr.startswith("error: invalid stack configuration:\n  kvm-in-a-pod:vmNamespace: is stored encrypted, but only")
+    assert "Traceback" not in run.stderr
+    assert not run.out.exists()
+
+
+def test_an_encrypted_value_of_another_namespace_is_planned_as_a_secret(tmp_path: Path) -> None:
+    run = run_plan(tmp_path / "out", "dev", "--set", 'kubernetes:kubeconfig={"secure": "v1:c2FsdA==:Y2lwaGVy"}')
+    assert run.code == 0, run.stderr
+    assert "secret: kubernetes:kubeconfig is not readable from Pulumi.dev.yaml" in run.stdout
+
+
+def test_a_stack_the_cli_would_refuse_exits_2_with_the_clis_message(tmp_path: Path) -> None:
+    run = run_plan(tmp_path / "out", "dev", "--set", 'kvm-in-a-pod:vmNamespace=["vms"]')
+    assert run.code == 2
+    assert run.stderr == "error: validating stack config: Stack 'dev' with configuration key 'vmNamespace' must be of type 'string'\n"
     assert not run.out.exists()
 
 

@@ -267,7 +267,14 @@ def test_platform_export_agrees_with_the_device_plugin_it_deploys(platform: Reco
 def test_vms_role_registers_one_reference_and_only_the_vm_side(team_a: Recording) -> None:
     counts = Counter(r.type for r in team_a.resources)
     # web1 and web2 share the one `lan` NAD.
-    assert counts == {STACK_REFERENCE: 1, "kvm-in-a-pod:index:MacvtapNetworks": 1, "kvm-in-a-pod:index:MacvtapVM": 2, NAD: 1, VMI: 2}
+    assert counts == {
+        STACK_REFERENCE: 1,
+        "kubernetes:core/v1:Namespace": 1,  # team-a's own vmNamespace
+        "kvm-in-a-pod:index:MacvtapNetworks": 1,
+        "kvm-in-a-pod:index:MacvtapVM": 2,
+        NAD: 1,
+        VMI: 2,
+    }
 
 
 def test_vms_reference_reads_the_stack_named_in_platform_stack(team_a: Recording) -> None:
