@@ -8,7 +8,7 @@ SCHEMAS ?= ../shared/schemas
 
 .PHONY: plan test lint bench e2e e2e-tools clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
