@@ -28,6 +28,7 @@ DEFAULT_KUBEVIRT_VERSION = "v1.9.0"
 MIN_KUBEVIRT_VERSION = (1, 1, 1)
 DEFAULT_MULTUS_VERSION = "v4.3.0"
 DEFAULT_MACVTAP_IMAGE = "quay.io/kubevirt/macvtap-cni:v0.13.2"
+DEFAULT_READY_TIMEOUT_SECONDS = 900
 DEFAULT_VM_IMAGE = "quay.io/containerdisks/fedora:latest"
 DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
 DEFAULT_STAGING_DIR = "/var/tmp/kvm-in-a-pod"
@@ -281,6 +282,9 @@ class VM(_Model):
     image: str = DEFAULT_VM_IMAGE
     memory: str = "1024M"
     cpu_cores: int = Field(1, alias="cpuCores", ge=1, le=1024)
+    # How long `pulumi up` waits for the VM's Ready condition (pulling a large container disk on
+    # a slow link can take long); at the end `up` fails naming the VM.
+    ready_timeout_seconds: int = Field(DEFAULT_READY_TIMEOUT_SECONDS, alias="readyTimeoutSeconds", ge=10, le=86400)
     ssh_authorized_keys: list[str] = Field(default_factory=list, alias="sshAuthorizedKeys")
     user_data: str | None = Field(None, alias="userData")
     macvtap: list[MacvtapAttachment] = Field(min_length=1)

@@ -30,7 +30,6 @@ from components.config import VM, MacvtapAttachment, RunStrategy, nad_name
 from components.macvtap_networks import nad_configs_digest
 
 POD_INTERFACE = "default"
-VM_READY_TIMEOUT_SECONDS = 900
 NAD_DIGEST_ANNOTATION = "kvm-in-a-pod.io/nad-configs-digest"
 # Pulumi property paths (resource.ParsePropertyPath): a key holding "." is written ["..."]. The
 # engine turns an update into a replacement when a changed path of the provider's detailed diff
@@ -160,8 +159,8 @@ def vm_labels(vm: VM) -> dict[str, str]:
     return {"app.kubernetes.io/name": vm.name, "app.kubernetes.io/part-of": "kvm-in-a-pod"}
 
 
-def _wait_until_ready() -> dict[str, str]:
-    return {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": str(VM_READY_TIMEOUT_SECONDS)}
+def _wait_until_ready(vm: VM) -> dict[str, str]:
+    return {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": str(vm.ready_timeout_seconds)}
 
 
 def vmi_manifest(stack: str, vm: VM, namespace: str, nad_configs: Mapping[str, str]) -> dict[str, Any]:
@@ -171,7 +170,7 @@ def vmi_manifest(stack: str, vm: VM, namespace: str, nad_configs: Mapping[str, s
             "name": vm.name,
             "namespace": namespace,
             "labels": vm_labels(vm),
-            "annotations": {**_wait_until_ready(), NAD_DIGEST_ANNOTATION: nad_configs_digest(nad_configs)},
+            "annotations": {**_wait_until_ready(vm), NAD_DIGEST_ANNOTATION: nad_configs_digest(nad_configs)},
         },
         "spec": vmi_spec(stack, vm),
     }
@@ -186,7 +185,7 @@ def virtual_machine_manifest(stack: str, vm: VM, namespace: str, nad_configs: Ma
             "namespace": namespace,
             "labels": vm_labels(vm),
             # Halted and Manual VMs are not started by KubeVirt: nothing to wait for.
-            **({"annotations": _wait_until_ready()} if run_strategy in AWAITED_RUN_STRATEGIES else {}),
+            **({"annotations": _wait_until_ready(vm)} if run_strategy in AWAITED_RUN_STRATEGIES else {}),
         },
         "spec": {
             "runStrategy": run_strategy,

@@ -139,6 +139,13 @@ def test_vmi_is_awaited_until_ready(dev: Recording) -> None:
     assert int(annotations["pulumi.com/timeoutSeconds"]) > 0
 
 
+@pytest.mark.parametrize("kind", ["VirtualMachineInstance", "VirtualMachine"])
+def test_ready_timeout_is_the_vms_own(kind: str) -> None:
+    builder = vmi_manifest if kind == "VirtualMachineInstance" else virtual_machine_manifest
+    manifest = builder("dev", vm(kind=kind, readyTimeoutSeconds=45), "default", {"dataplane": "{}"})
+    assert manifest["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "45"
+
+
 @pytest.mark.parametrize(("run_strategy", "awaited"), [("Always", True), ("RerunOnFailure", True), ("Manual", False), ("Halted", False)])
 def test_a_virtual_machine_is_awaited_only_when_kubevirt_starts_it(run_strategy: str, awaited: bool) -> None:
     manifest = virtual_machine_manifest("dev", vm(kind="VirtualMachine", runStrategy=run_strategy), "default", {"dataplane": "{}"})
