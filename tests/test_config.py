@@ -116,7 +116,7 @@ BAD_DEV_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("memory not a quantity", {"vms": [vm(memory="lots")]}, "kvm-in-a-pod:vms[0].memory", "memory quantity"),
     ("zero cores", {"vms": [vm(cpuCores=0)]}, "kvm-in-a-pod:vms[0].cpuCores", "greater than or equal to 1"),
-    ("ready timeout too short", {"vms": [vm(readyTimeoutSeconds=5)]}, "kvm-in-a-pod:vms[0].readyTimeoutSeconds", "greater than or equal to 10"),
+    ("ready timeout too short", {"vms": [vm(readyTimeoutSeconds=5)]}, "kvm-in-a-pod:vms[0].readyTimeoutSeconds", "or equal to 10"),
     (
         "MTU too small",
         {"vms": [vm(macvtap=[{"network": "dataplane", "mtu": 20}])]},
