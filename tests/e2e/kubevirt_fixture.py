@@ -53,6 +53,10 @@ class Converter:
             if node.get("nullable"):
                 converted["nullable"] = True
             return converted
+        if isinstance(node.get("type"), list):
+            # The swagger writes an int-or-string port as type [string, number]: a structural
+            # schema says so with x-kubernetes-int-or-string.
+            return dict(INT_OR_STRING) if "string" in node["type"] else dict(FREE_OBJECT)
         out: dict[str, Any] = {key: node[key] for key in _KEEP if key in node}
         if node.get("type") in ("integer", "number") and "format" in node:
             out["format"] = node["format"]

@@ -46,9 +46,15 @@ class PulumiResult:
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    def diagnostics(self) -> str:
+        """The CLI's own error lines first (a failed run's output is mostly tracebacks)."""
+        lines = self.output.splitlines()
+        errors = [line for line in lines if "error:" in line.lower() or "failed" in line.lower()]
+        return "\n".join(errors[:40]) + "\n--- last lines ---\n" + "\n".join(lines[-60:])
+
     def check(self) -> PulumiResult:
         if self.code != 0:
-            raise AssertionError(f"`{' '.join(self.argv)}` exited {self.code} after {self.seconds:.1f}s:\n{self.output[-6000:]}")
+            raise AssertionError(f"`{' '.join(self.argv)}` exited {self.code} after {self.seconds:.1f}s:\n{self.diagnostics()}")
         return self
 
 
