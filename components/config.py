@@ -383,8 +383,7 @@ class VmStackConfig(_Model):
     def _stack_reference(cls, value: str) -> str:
         if not STACK_REFERENCE.match(value):
             raise ValueError(
-                f"{value!r} is not a stack name; use <stack>, <org>/<stack> or <org>/<project>/<stack>"
-                " (letters, digits, '-', '_' and '.')"
+                f"{value!r} is not a stack name; use <stack>, <org>/<stack> or <org>/<project>/<stack> (letters, digits, '-', '_' and '.')"
             )
         return value
 

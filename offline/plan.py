@@ -11,7 +11,7 @@ Runs the real ``__main__.py`` with the real ``Pulumi.<STACK>.yaml`` under the re
 - ``manifests/NNN-<kind>-<namespace>-<name>.yaml``: every Kubernetes object, numbered in apply
   order (dependencies first, ties by URN); ``NNN-remote-<name>.yaml`` holds a remote manifest's
   objects after its transforms, or ``NNN-remote-<name>.txt`` names it (and why it could not be
-  had); ``NNN-local-<name>.yaml`` is a local manifest, copied verbatim;
+  had); ``NNN-local-<name>.yaml`` is a local manifest's objects after the recorded transforms;
 - ``nodes/<node>.sh`` (ssh mode): the exact commands run on each node, private key redacted;
 - ``graph.mmd``: the dependency graph (mermaid), components as subgraphs;
 - ``schema-report.txt|json``: each object checked strictly (``offline.schema_check``) against
@@ -330,11 +330,11 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
                 schema_results.append(render.SchemaResult(file, ("ConfigFile", "", resource.name), "", None, reason=reason))
             schema_results += [_check(file, render.json_numbers(obj), schemas) for obj in remote_file.objects]
         else:
-            text = (PROJECT_ROOT / source).read_text(encoding="utf-8")
-            files[file] = text  # verbatim
-            for document in yaml.safe_load_all(text):
-                if isinstance(document, dict):
-                    schema_results.append(_check(file, render.json_numbers(document), schemas))
+            local_file = remote_manifest.show_local(
+                number, resource, recording, source, (PROJECT_ROOT / source).read_bytes(), notes[file], after(resource)
+            )
+            files[file] = local_file.text
+            schema_results += [_check(file, render.json_numbers(obj), schemas) for obj in local_file.objects]
 
     node_names = _node_names(inputs.config)
     steps: dict[str, list[render.NodeStep]] = {}

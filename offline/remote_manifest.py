@@ -81,6 +81,21 @@ def applied_objects(content: bytes, resource: RecordedResource, recording: Recor
     return objects
 
 
+def show_local(
+    number: str,
+    resource: RecordedResource,
+    recording: Recording,
+    path: str,
+    content: bytes,
+    notes: Sequence[render.TransformNote],
+    after: Sequence[str],
+) -> Shown:
+    """The file for a local manifest: its objects as the provider applies them (after the
+    recorded transforms), so the plan shows the pinned Multus image, not the file's floating one."""
+    objects = applied_objects(content, resource, recording)
+    return Shown(objects_text(number, resource, path, content, notes, after, objects, local=True), objects)
+
+
 def objects_text(
     number: str,
     resource: RecordedResource,
@@ -89,11 +104,18 @@ def objects_text(
     notes: Sequence[render.TransformNote],
     after: Sequence[str],
     objects: Sequence[dict[str, Any]],
+    *,
+    local: bool = False,
 ) -> str:
+    digest = hashlib.sha256(content).hexdigest()
     lines = [
         f"# {number} {resource.name} ({resource.type})",
-        f"# A remote manifest, applied by the Kubernetes provider from {url} at deploy time.",
-        f"# Shown as fetched (sha256 {hashlib.sha256(content).hexdigest()}), after the recorded transforms.",
+        f"# A local manifest, applied by the Kubernetes provider from {url}."
+        if local
+        else f"# A remote manifest, applied by the Kubernetes provider from {url} at deploy time.",
+        f"# Shown as read (sha256 {digest}), after the recorded transforms."
+        if local
+        else f"# Shown as fetched (sha256 {digest}), after the recorded transforms.",
     ]
     if after:
         lines.append(f"# after: {', '.join(after)}")

@@ -10,7 +10,7 @@
   manifests it depends on, each shared NAD before every VM that uses it, the KubeVirt CR after its
   operator manifest, the namespace before the objects in it.
 - Remote manifests are reference files naming the URL (and the Multus image the transform
-  pins); a local manifest override is copied verbatim and its objects are schema-checked.
+  pins); a local manifest override is shown as applied (after the recorded transforms) and its objects are schema-checked.
 - graph.mmd is a mermaid flowchart with a subgraph per component and one edge per dependency.
 - Two renders are byte-identical; a re-render replaces the whole directory.
 - No secret (the placeholder, or a real key such as FAKE_SSH_KEY) appears in any file; if one
@@ -399,7 +399,7 @@ def test_schema_errors_exit_1_naming_object_and_path(tmp_path: Path) -> None:
         f"schema error: {local} (VirtualMachineInstance default/bad-vm): spec.domain.devices.interfaces[1].bindng: unknown field",
         f"schema error: {local} (NetworkAttachmentDefinition default/dataplane): spec.config: must be string, not object",
     ]
-    assert run.read(local) == BROKEN_MANIFEST  # verbatim
+    assert [doc for doc in yaml.safe_load_all(run.read(local)) if doc] == [doc for doc in yaml.safe_load_all(BROKEN_MANIFEST) if doc]
     assert "schemas: 10 validated, 2 errors in 2 objects, 1 not validated" in run.stdout
     assert "               spec.domain.devices.interfaces[1].bindng: unknown field" in run.read("schema-report.txt")
 
@@ -525,3 +525,13 @@ def test_set_null_removes_a_key(tmp_path: Path) -> None:
     assert result.code == 0, result.stderr
     assert "VMs: none" in result.stdout
     assert not [name for name in result.files() if "virtualmachineinstance" in name]
+
+
+def test_a_local_multus_manifest_is_shown_as_applied_with_the_pinned_image(tmp_path: Path) -> None:
+    fixture = Path(shared_schemas()).parent / "fixtures" / "multus-daemonset-thick-v4.3.0.yml"
+    multus = {"install": True, "version": "v4.3.0", "manifest": str(fixture)}
+    run = run_plan(tmp_path / "out", "dev", "--set", f"kvm-in-a-pod:multus={json.dumps(multus)}")
+    assert run.code == 0, run.stderr
+    (daemonset,) = [d for d in yaml.safe_load_all(run.read("manifests/007-local-multus-manifest.yaml")) if d and d["kind"] == "DaemonSet"]
+    pod = daemonset["spec"]["template"]["spec"]
+    assert {c["image"] for c in pod.get("initContainers", []) + pod["containers"]} == {"ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"}

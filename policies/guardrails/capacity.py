@@ -176,8 +176,7 @@ CAPACITY: Final = StackValidationPolicy(
 )
 RESOURCE_KNOWN: Final = StackValidationPolicy(
     name="macvtap-resource-known",
-    description="Every macvtap NAD requests a resource the stack's device plugin config, or a vms stack's platform "
-    "stack, advertises.",
+    description="Every macvtap NAD requests a resource the stack's device plugin config, or a vms stack's platform stack, advertises.",
     validate=_check_resource_known,
     enforcement_level=EnforcementLevel.MANDATORY,
 )

@@ -38,4 +38,3 @@ def has_ancestor(resource: PolicyResource, resource_type: str) -> bool:
             return True
         parent = parent.parent
     return False
-

@@ -138,4 +138,3 @@ def parse_quantity(value: Any) -> Decimal | None:
     if suffix:
         return number * Decimal(10) ** int(suffix[1:])
     return number
-

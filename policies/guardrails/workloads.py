@@ -132,4 +132,3 @@ def attachments(resources: Sequence[PolicyResource]) -> list[Attachment]:
         if isinstance(interfaces, list):
             found.extend(Attachment(resource, vm, iface) for iface in interfaces)
     return found
-

@@ -136,7 +136,7 @@ def running_control_plane(tools: Toolchain, workdir: Path) -> Iterator[ControlPl
              f"--kubeconfig={kcm_config}", f"--authentication-kubeconfig={kcm_config}", f"--authorization-kubeconfig={kcm_config}",
              f"--bind-address={HOST}", "--secure-port=0", "--leader-elect=false",
              f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
-             "--use-service-account-credentials=false",
+             "--use-service-account-credentials=true",  # each controller under its own RBAC role, as kubeadm runs it
              f"--cert-dir={workdir / 'kcm-certs'}"],
             workdir / "kube-controller-manager.log",
         )  # fmt: skip

@@ -55,6 +55,7 @@ class Node:
                     "PermitRootLogin prohibit-password",
                     "UseDNS no",
                     "LogLevel VERBOSE",
+                    "Subsystem sftp internal-sftp",  # remote.CopyToRemote copies over SFTP
                     "",
                 ]
             )

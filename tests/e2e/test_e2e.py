@@ -39,7 +39,7 @@ import yaml
 from tests.e2e.conftest import DOUBLE_DELAY_SECONDS, MULTUS_MANIFEST, NEVER_READY_PREFIX
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.kube import Kube
-from tests.e2e.kubevirt_fixture import operator_manifest
+from tests.e2e.kubevirt_fixture import SWAGGER, operator_manifest
 from tests.e2e.nodes import CNI_BIN_DIR, STAGING_DIR, Node
 from tests.e2e.processes import Server
 from tests.e2e.project import Project, PulumiResult
@@ -114,6 +114,8 @@ def session(
     ssh_key = (nodes[0].client_key).read_text()
     state = Session(project, ssh_key, real)
     state.write_binary(real.read_bytes() if real else FAKE_BINARY_V1)
+    # The stack's policy config, as each shipped stack has one (policies/config/<stack>.json).
+    (project.root / "policies" / "config" / f"{STACK}.json").write_text(json.dumps({"macvtap-capacity": {"nodeCount": len(nodes)}}))
     project.init_stack(STACK, base_config(nodes, fixtures))
     project.set_secret(STACK, f"{NS}sshPrivateKey", ssh_key)
     yield state
@@ -158,7 +160,8 @@ def assert_subset(expected: Any, actual: Any, path: str = "") -> None:
 def planned_objects(session: Session, out: Path) -> list[dict[str, Any]]:
     """The offline plan of the same stack, run as a user would in the project copy."""
     result = subprocess.run(
-        [str(session.project.root / "venv" / "bin" / "python"), "-m", "offline.plan", STACK, "--out", str(out)],
+        [str(session.project.root / "venv" / "bin" / "python"), "-m", "offline.plan", STACK, "--out", str(out),
+         "--schemas", str(SWAGGER.parent), "--offline"],
         cwd=session.project.root, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
     assert result.returncode in (0, 1), f"offline plan failed: {result.stdout}{result.stderr}"
@@ -284,8 +287,7 @@ def test_04_preview_after_server_defaulting_shows_no_changes(session: Session) -
 def test_05_policy_pack_from_readme_commands_passes(session: Session, e2e_dir: Path) -> None:
     project = session.project
     assert not (project.root / "policies" / "venv").exists(), "the copy must start without policies/venv"
-    config = e2e_dir / "policy-e2e.json"
-    config.write_text(json.dumps({"macvtap-capacity": {"nodeCount": 2}}))
+    config = project.root / "policies" / "config" / f"{STACK}.json"
     results = [session.run_readme_command(command) for command in readme_policy_commands(STACK, config)]
     for result in results:
         result.check()
