@@ -534,4 +534,6 @@ def test_a_local_multus_manifest_is_shown_as_applied_with_the_pinned_image(tmp_p
     assert run.code == 0, run.stderr
     (daemonset,) = [d for d in yaml.safe_load_all(run.read("manifests/007-local-multus-manifest.yaml")) if d and d["kind"] == "DaemonSet"]
     pod = daemonset["spec"]["template"]["spec"]
-    assert {c["image"] for c in pod.get("initContainers", []) + pod["containers"]} == {"ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"}
+    assert {c["image"] for c in pod.get("initContainers", []) + pod["containers"]} == {
+        "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"
+    }
