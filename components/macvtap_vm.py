@@ -233,6 +233,8 @@ class MacvtapVMArgs:
     nad_configs: Mapping[str, str]
     # What the VM must wait for: the KubeVirt CR, the device plugin, node installs.
     platform: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    # The provider a VMI is registered with (components/vmi_provider.py); None: the default.
+    vmi_provider: pulumi.ProviderResource | None = None
 
 
 class MacvtapVM(pulumi.ComponentResource):
@@ -252,7 +254,11 @@ class MacvtapVM(pulumi.ComponentResource):
             manifest = vmi_manifest(args.stack, vm, args.namespace, nad_configs)
             # The name is fixed, so the old VMI must go before the new one can be created.
             options = pulumi.ResourceOptions(
-                parent=self, depends_on=depends_on, replace_on_changes=list(VMI_REPLACE_ON_CHANGES), delete_before_replace=True
+                parent=self,
+                depends_on=depends_on,
+                replace_on_changes=list(VMI_REPLACE_ON_CHANGES),
+                delete_before_replace=True,
+                provider=args.vmi_provider,
             )
             suffix = "vmi"
         else:

@@ -14,6 +14,7 @@ import pulumi
 from components.config import VM
 from components.macvtap_networks import MacvtapNetworks, MacvtapNetworksArgs
 from components.macvtap_vm import MacvtapVM, MacvtapVMArgs
+from components.vmi_provider import vmi_provider
 
 
 def deploy_vms(
@@ -37,6 +38,8 @@ def deploy_vms(
         "macvtap-networks",
         MacvtapNetworksArgs(vms=vms, namespace=namespace, resource_names=resource_names, prerequisites=nad_prerequisites),
     )
+    # VMIs go through a client-side-apply provider so that a replacement previews (vmi_provider.py).
+    provider = vmi_provider() if any(vm.kind == "VirtualMachineInstance" for vm in vms) else None
     outputs: dict[str, dict[str, Any]] = {}
     for vm in vms:
         component = MacvtapVM(
@@ -48,6 +51,7 @@ def deploy_vms(
                 nads=networks.nads,
                 nad_configs=networks.configs,
                 platform=platform,
+                vmi_provider=provider,
             ),
         )
         outputs[vm.name] = component.outputs

@@ -99,7 +99,9 @@ def same_client_key(nodes: list[Node]) -> str:
     public = (first.workdir / "client_ed25519.pub").read_text().split()[:2]
     for node in nodes[1:]:
         (node.workdir / "authorized_keys").write_text(" ".join(public) + "\n")
+        # ssh offers the key in `<key>.pub`: the pair travels together.
         shutil.copy2(first.client_key, node.client_key)
+        shutil.copy2(first.client_key.with_suffix(".pub"), node.client_key.with_suffix(".pub"))
     return first.client_key.read_text()
 
 

@@ -134,8 +134,8 @@ class Project:
         self.stack_file(stack).write_text(yaml.safe_dump(document, sort_keys=False))
 
     def set_config(self, stack: str, key: str, value: Any) -> None:
-        document = yaml.safe_load(self.stack_file(stack).read_text())
-        document["config"][key] = value
+        document = yaml.safe_load(self.stack_file(stack).read_text()) or {}
+        document.setdefault("config", {})[key] = value
         self.stack_file(stack).write_text(yaml.safe_dump(document, sort_keys=False))
 
     def set_secret(self, stack: str, key: str, value: str) -> None:

@@ -182,8 +182,9 @@ def resource_versions(kube: Kube, objects: list[dict[str, Any]]) -> dict[str, st
 
 def node_file(node: Node, path: str) -> tuple[str, str] | None:
     """(mode, sha256) of a file on the node, or None when it is absent."""
-    code, out = node.ssh(f"test -f {path} && stat -c %a {path} && sha256sum {path}")
-    if code != 0:
+    code, out = node.ssh(f"if test -f {path}; then stat -c %a {path} && sha256sum {path}; else echo absent; fi")
+    assert code == 0, f"ssh to {node.name} failed: {out}"
+    if out.strip() == "absent":
         return None
     mode, digest = out.split()[:2]
     return mode, digest
@@ -337,7 +338,12 @@ def test_07_vmi_change_replaces_only_that_vmi(session: Session, kube: Kube) -> N
     vms[0]["memory"] = "2Gi"
     session.project.set_config(STACK, f"{NS}vms", vms)
     preview = session.pulumi("preview", "--diff").check()
-    assert re.search(r"\+-.*VirtualMachineInstance.*vm-a|vm-a.*replace", preview.output), preview.output[-3000:]
+    # Exactly one replacement, and it is vm-a's VMI (the line after the resource names its id).
+    lines = preview.output.splitlines()
+    replaced = [lines[i + 1].strip() for i, line in enumerate(lines[:-1]) if line.strip().startswith("+-kubernetes:")]
+    assert replaced == ["[id=vms-e2e/vm-a]"], preview.output[-3000:]
+    assert "+-kubernetes:kubevirt.io/v1:VirtualMachineInstance: (replace)" in preview.output
+    assert "+-1 to replace" in preview.output
     session.pulumi("up", "--yes", "--skip-preview").check()
     assert _uid(kube, "VirtualMachineInstance", "vm-a") != vm_a
     assert live(kube, "VirtualMachineInstance", "vm-a", "vms-e2e")["spec"]["domain"]["resources"]["requests"]["memory"] == "2Gi"
