@@ -41,7 +41,9 @@ def is_remote(resource: RecordedResource) -> bool:
 
 
 def short_type(type_token: str) -> str:
-    """``kubernetes:apps/v1:DaemonSet`` -> ``DaemonSet``."""
+    """``kubernetes:apps/v1:DaemonSet`` -> ``DaemonSet``; ``pulumi:providers:kubernetes`` -> ``Provider``."""
+    if type_token.startswith("pulumi:providers:"):
+        return "Provider"
     return type_token.rsplit(":", 1)[-1]
 
 

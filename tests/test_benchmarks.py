@@ -32,8 +32,8 @@ from offline.engine import RecordedResource, Recording, record_callable, record_
 
 # Per VM: the MacvtapVM component and the VMI. Fixed: 5 components, 2 ConfigFiles, KubeVirt CR,
 # Namespace, ServiceAccount, ConfigMap, DaemonSet, 2 copies, 2 installs, and the two shared NADs
-# (lan, storage mtu 9000) every VM uses.
-RESOURCES_AT_3_VMS = 18 + 2 * 3
+# (lan, storage mtu 9000) every VM uses, and the VMIs' client-side-apply provider.
+RESOURCES_AT_3_VMS = 19 + 2 * 3
 PLATFORM_CHAIN = ["macvtap-namespace", "macvtap-config", "macvtap-daemonset"]
 
 
@@ -70,8 +70,8 @@ def test_report_records_the_machine_and_marks_targets_it_could_not_judge(report:
 def test_markdown_has_a_results_row_per_size_and_a_graph_row_per_stack(report: Report) -> None:
     markdown = render_markdown(report)
     assert markdown.startswith(RESULTS_START) and markdown.rstrip().endswith(RESULTS_END)
-    assert "| 3 | 24 |" in markdown
-    assert f"| N=3 | 24 | 4 | 7 | {' → '.join([*PLATFORM_CHAIN, 'vm0000-vmi'])} |" in markdown
+    assert "| 3 | 25 |" in markdown
+    assert f"| N=3 | 25 | 4 | 7 | {' → '.join([*PLATFORM_CHAIN, 'vm0000-vmi'])} |" in markdown
     assert "| critical path independent of N | lengths [4] | yes |" in markdown
 
 

@@ -43,7 +43,10 @@ def test_plan_of_a_vms_stack_reads_the_recorded_platform_stack(tmp_path: Path, p
     code, stdout, stderr = run_plan(tmp_path / "team-a", "team-a", "--platform-set", f"kvm-in-a-pod:macvtap={json.dumps(platform_macvtap)}")
     assert code == 0, stderr
     assert "platform: platform read from an offline recording of Pulumi.platform.yaml" in stdout
-    assert "resources: 8 (3 components; Namespace 1, NetworkAttachmentDefinition 1, StackReference 1, VirtualMachineInstance 2)" in stdout
+    assert (
+        "resources: 9 (3 components; Namespace 1, NetworkAttachmentDefinition 1, Provider 1, StackReference 1, VirtualMachineInstance 2)"
+        in stdout
+    )
     assert "policies: 0 mandatory" in stdout
     nad = yaml.safe_load((tmp_path / "team-a" / "manifests" / "002-networkattachmentdefinition-team-a-lan.yaml").read_text())
     assert nad["metadata"]["annotations"][DP_RESOURCE] == "macvtap.network.kubevirt.io/lan"

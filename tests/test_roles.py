@@ -51,7 +51,7 @@ PLATFORM_KINDS = {
     "command:remote:CopyToRemote",
     "command:remote:Command",
 }
-VM_SIDE_KINDS = {"kvm-in-a-pod:index:MacvtapVM", "kvm-in-a-pod:index:MacvtapNetworks", NAD, VMI}
+VM_SIDE_KINDS = {"kvm-in-a-pod:index:MacvtapVM", "kvm-in-a-pod:index:MacvtapNetworks", NAD, VMI, "pulumi:providers:kubernetes"}
 DP_RESOURCE = "k8s.v1.cni.cncf.io/resourceName"
 DEV_MACVTAP = {"lowerDevices": [{"name": "dataplane", "lowerDevice": "eth0"}]}
 
@@ -274,6 +274,7 @@ def test_vms_role_registers_one_reference_and_only_the_vm_side(team_a: Recording
         "kvm-in-a-pod:index:MacvtapVM": 2,
         NAD: 1,
         VMI: 2,
+        "pulumi:providers:kubernetes": 1,  # the VMIs' (components/vmi_provider.py)
     }
 
 

@@ -40,6 +40,7 @@ def test_dev_stack_registers_the_demo(dev: Recording) -> None:
         ("kubernetes:kubevirt.io/v1:VirtualMachineInstance", "vm1-vmi"),
         ("kvm-in-a-pod:index:MacvtapVM", "vm2"),
         ("kubernetes:kubevirt.io/v1:VirtualMachineInstance", "vm2-vmi"),
+        ("pulumi:providers:kubernetes", "vmi-client-side-apply"),
     }
 
 
@@ -52,7 +53,8 @@ def test_lab_stack_adds_node_installs_two_networks_and_a_virtual_machine(lab: Re
     assert counts["kubernetes:k8s.cni.cncf.io/v1:NetworkAttachmentDefinition"] == 3
     assert counts["kubernetes:kubevirt.io/v1:VirtualMachine"] == 1
     assert counts["kubernetes:kubevirt.io/v1:VirtualMachineInstance"] == 1
-    assert len(lab.resources) == 23  # 7 components, 2 KubeVirt, 1 Multus, 4 plugin, 4 node, 3 NADs, 1 VM, 1 VMI
+    # 7 components, 2 KubeVirt, 1 Multus, 4 plugin, 4 node, 3 NADs, 1 VM, 1 VMI and the VMIs' provider
+    assert len(lab.resources) == 24
 
 
 def comparable(recording: Recording) -> list[tuple[str, str, str, tuple[str, ...], str]]:
