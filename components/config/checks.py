@@ -1,0 +1,285 @@
+"""The rules that relate several config keys: the role's rules, references, uniqueness and ssh mode.
+
+They run on every part of the config that validated on its own (``ValidParts``), so one run
+reports every problem: a field error in one VM does not hide another VM's unknown network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from components.config.models import (
+    KUBEVIRT_NAMESPACE,
+    NAMESPACE,
+    PLATFORM_KEYS,
+    VM,
+    KubeVirtConfig,
+    LowerDevice,
+    MacvtapAttachment,
+    MacvtapConfig,
+    MultusConfig,
+    Node,
+    key_path,
+    nad_name,
+)
+
+
+def role_problems(role: str, values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What a role forbids or requires, each at its own key."""
+    problems: list[tuple[str, str]] = []
+    if role == "vms":
+        if "platformStack" not in values:
+            problems.append(
+                (
+                    key_path(("platformStack",)),
+                    "is required when role is vms: the stack that runs the platform, e.g. platform or <org>/kvm-in-a-pod/platform",
+                )
+            )
+        for key in PLATFORM_KEYS:
+            if key in values:
+                problems.append(
+                    (
+                        key_path((key,)),
+                        f"is a platform setting, not allowed when role is vms: set it on the stack named in {NAMESPACE}:platformStack",
+                    )
+                )
+        if not values.get("vms"):
+            problems.append((key_path(("vms",)), "a stack with role vms needs at least one VM"))
+    else:
+        if "platformStack" in values:
+            problems.append(
+                (key_path(("platformStack",)), f"is only allowed when role is vms (this stack's role is {role}: it runs its own platform)")
+            )
+        if role == "platform" and values.get("vms"):
+            problems.append(
+                (
+                    key_path(("vms",)),
+                    "a stack with role platform holds no VMs: list them in a stack with role vms that names this one in platformStack",
+                )
+            )
+    return problems
+
+
+_Model_T = TypeVar("_Model_T", bound=BaseModel)
+
+
+def _parsed(model: type[_Model_T], raw: Any) -> _Model_T | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
+
+
+def _parsed_items(model: type[_Model_T], raw: Any) -> list[tuple[int, _Model_T]]:
+    """``(index, item)`` for each list item that validates on its own."""
+    items = raw if isinstance(raw, list) else []
+    return [(index, item) for index, item in ((i, _parsed(model, raw_item)) for i, raw_item in enumerate(items)) if item is not None]
+
+
+@dataclass(frozen=True)
+class ValidParts:
+    """The parts of a config that validate on their own, each with its index in the config.
+
+    A cross-check runs on these, so a field error in one VM does not hide another VM's unknown
+    network. A check that needs a part that did not validate is skipped: that part's own error
+    is reported instead.
+    """
+
+    kubevirt: KubeVirtConfig | None
+    multus: MultusConfig | None
+    macvtap: MacvtapConfig | None  # with only its valid lower devices
+    lower_devices: list[tuple[int, LowerDevice]]
+    unparsed_networks: frozenset[str]  # names of lower devices that did not validate
+    nodes: list[tuple[int, Node]]
+    vms: list[tuple[int, VM]]
+    # (VM index, attachment index, attachment), also for a VM that failed on another field.
+    attachments: list[tuple[int, int, MacvtapAttachment]]
+    ssh_private_key: str | None
+    vm_namespace: str | None
+    create_vm_namespace: bool | None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> ValidParts:
+        macvtap = values.get("macvtap")
+        raw_devices = macvtap.get("lowerDevices") if isinstance(macvtap, dict) else None
+        device_list: list[Any] = raw_devices if isinstance(raw_devices, list) else []
+        devices = _parsed_items(LowerDevice, device_list)
+        valid_indexes = {index for index, _ in devices}
+        unparsed = {
+            raw["name"]
+            for index, raw in enumerate(device_list)
+            if index not in valid_indexes and isinstance(raw, dict) and isinstance(raw.get("name"), str)
+        }
+        only_valid_devices = {**macvtap, "lowerDevices": [device_list[index] for index, _ in devices]} if devices and macvtap else None
+        key = values.get("sshPrivateKey")
+        vms = values.get("vms")
+        raw_vms: list[Any] = vms if isinstance(vms, list) else []
+        attachments = [
+            (vm_index, index, attachment)
+            for vm_index, raw_vm in enumerate(raw_vms)
+            for index, attachment in _parsed_items(MacvtapAttachment, raw_vm.get("macvtap") if isinstance(raw_vm, dict) else None)
+        ]
+        return cls(
+            kubevirt=_parsed(KubeVirtConfig, values.get("kubevirt", {})),
+            multus=_parsed(MultusConfig, values.get("multus", {})),
+            macvtap=_parsed(MacvtapConfig, only_valid_devices) if only_valid_devices else None,
+            lower_devices=devices,
+            unparsed_networks=frozenset(unparsed),
+            nodes=_parsed_items(Node, values.get("nodes")),
+            vms=_parsed_items(VM, raw_vms),
+            attachments=attachments,
+            ssh_private_key=key if isinstance(key, str) else None,
+            vm_namespace=values.get("vmNamespace") if isinstance(values.get("vmNamespace"), str) else None,
+            create_vm_namespace=values.get("createVmNamespace", True) if isinstance(values.get("createVmNamespace", True), bool) else None,
+        )
+
+
+def _second_occurrences(entries: Iterable[tuple[int, str]]) -> list[tuple[str, int]]:
+    """For each value listed more than once: the value and the index of its second occurrence."""
+    first: set[str] = set()
+    second: dict[str, int] = {}
+    for index, value in entries:
+        if value in first:
+            second.setdefault(value, index)
+        first.add(value)
+    return sorted(second.items())
+
+
+def vm_problems(parts: ValidParts) -> list[tuple[str, str]]:
+    """The VM rules every role shares: unique names and MACs, run strategies, NAD names within
+    63 characters, and a namespace the stack may create."""
+    problems: list[tuple[str, str]] = []
+    for name, index in _second_occurrences((index, vm.name) for index, vm in parts.vms):
+        problems.append((key_path(("vms", index, "name")), f"duplicate VM name {name!r}"))
+    for vm_index, vm in parts.vms:
+        if vm.kind == "VirtualMachineInstance" and vm.run_strategy is not None:
+            problems.append(
+                (
+                    key_path(("vms", vm_index, "runStrategy")),
+                    f"is only meaningful with kind VirtualMachine (this VM's kind is {vm.kind}, which always runs);"
+                    " set kind: VirtualMachine or remove runStrategy",
+                )
+            )
+    macs: dict[str, str] = {}
+    for vm_index, attachment_index, attachment in parts.attachments:
+        path = ("vms", vm_index, "macvtap", attachment_index)
+        nad = nad_name(attachment)
+        if len(nad) > 63:
+            problems.append(
+                (
+                    key_path((*path, "network")),
+                    f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the network name",
+                )
+            )
+        if attachment.mac is not None:
+            if attachment.mac in macs:
+                problems.append(
+                    (key_path((*path, "mac")), f"{attachment.mac} is already used by {macs[attachment.mac]}; MAC addresses must be unique")
+                )
+            macs[attachment.mac] = key_path((*path, "mac"))
+    if parts.vm_namespace == KUBEVIRT_NAMESPACE and parts.create_vm_namespace:
+        problems.append(
+            (
+                key_path(("vmNamespace",)),
+                f"{KUBEVIRT_NAMESPACE!r} is created and owned by KubeVirt's operator manifest; choose another namespace for the VMs,"
+                f" or set {NAMESPACE}:createVmNamespace to false",
+            )
+        )
+
+    return problems
+
+
+def platform_problems(parts: ValidParts, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
+    """Rules that relate several keys: references, uniqueness and the ssh-mode requirements."""
+    problems: list[tuple[str, str]] = []
+    for name, index in _second_occurrences((index, device.name) for index, device in parts.lower_devices):
+        problems.append(
+            (key_path(("macvtap", "lowerDevices", index, "name")), f"duplicate network name {name!r}; each lower device needs its own name")
+        )
+
+    networks = list(dict.fromkeys(device.name for _, device in parts.lower_devices))
+    # Without any lower device, a reference cannot be judged (macvtap's own error says why).
+    if networks or parts.unparsed_networks:
+        for vm_index, attachment_index, attachment in parts.attachments:
+            if attachment.network not in networks and attachment.network not in parts.unparsed_networks:
+                problems.append(
+                    (
+                        key_path(("vms", vm_index, "macvtap", attachment_index, "network")),
+                        f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks)}"
+                        f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
+                    )
+                )
+
+    for manifest_key, source in (
+        (("kubevirt", "operatorManifest"), parts.kubevirt.operator_manifest if parts.kubevirt else None),
+        (("multus", "manifest"), parts.multus.manifest if parts.multus else None),
+    ):
+        if source is not None and not source.startswith(("https://", "http://")) and not (project_dir / source).is_file():
+            problems.append(
+                (key_path(manifest_key), f"{source!r} is neither a file nor an http(s) URL (relative paths start at the project directory)")
+            )
+
+    if parts.macvtap is not None and parts.macvtap.cni_install == "ssh":
+        problems.extend(_ssh_mode_problems(parts, parts.macvtap, secret_keys, project_dir))
+    return problems
+
+
+def _ssh_mode_problems(parts: ValidParts, macvtap: MacvtapConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    why = "is required when macvtap.cniInstall is ssh"
+    if not parts.nodes:
+        problems.append((key_path(("nodes",)), f"{why}: list the nodes as [{{name, host, port, user, hostKey}}]"))
+    if parts.ssh_private_key is None:
+        problems.append((key_path(("sshPrivateKey",)), f"{why}: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519"))
+    else:
+        if f"{NAMESPACE}:sshPrivateKey" not in secret_keys:
+            problems.append(
+                (
+                    key_path(("sshPrivateKey",)),
+                    f"must be stored as a secret: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519",
+                )
+            )
+        if "PRIVATE KEY-----" not in parts.ssh_private_key:
+            problems.append((key_path(("sshPrivateKey",)), "is not a PEM or OpenSSH private key ('-----BEGIN ... PRIVATE KEY-----')"))
+    binary = macvtap.cni_binary_path
+    if binary is None:
+        problems.append(
+            (
+                key_path(("macvtap", "cniBinaryPath")),
+                f'{why}: the path of the macvtap CNI binary to copy to the nodes (README, "Stacks", says how to get it)',
+            )
+        )
+    elif not (project_dir / binary).is_file():
+        problems.append(
+            (key_path(("macvtap", "cniBinaryPath")), f"{binary!r} is not a file (relative paths start at the project directory)")
+        )
+
+    for name, index in _second_occurrences((index, node.name) for index, node in parts.nodes):
+        problems.append((key_path(("nodes", index, "name")), f"duplicate node name {name!r}"))
+    for endpoint, index in _second_occurrences((index, f"{node.host}:{node.port}") for index, node in parts.nodes):
+        problems.append((key_path(("nodes", index, "host")), f"{endpoint} is listed twice; each node needs its own address"))
+    return problems
+
+
+def check_vm_networks(vms: list[VM], networks: Sequence[str], source: str) -> list[tuple[str, str]]:
+    """Every attachment's network must be one the platform offers; ``source`` says where those come from.
+
+    An `all` stack checks against its own lower devices at config time; a `vms` stack against its
+    platform stack's export, once the StackReference has been read.
+    """
+    problems: list[tuple[str, str]] = []
+    for vm_index, vm in enumerate(vms):
+        for attachment_index, attachment in enumerate(vm.macvtap):
+            if attachment.network not in networks:
+                problems.append(
+                    (
+                        key_path(("vms", vm_index, "macvtap", attachment_index, "network")),
+                        f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks) or '(none)'} ({source})",
+                    )
+                )
+    return problems
