@@ -182,7 +182,7 @@ def test_a_stack_of_virtual_machines_renders_validates_and_passes_the_pack(tmp_p
     vms = stack_value("dev", "vms")
     vms[0].update(kind="VirtualMachine")
     vms[1].update(kind="VirtualMachine", runStrategy="Halted")
-    run = run_plan(tmp_path / "out", "dev", "--schemas", SCHEMAS, "--set", f"kvm-in-a-pod:vms={json.dumps(vms)}")
+    run = run_plan(tmp_path / "out", "dev", "--schemas", shared_schemas(), "--set", f"kvm-in-a-pod:vms={json.dumps(vms)}")
     assert run.code == 0, run.stderr
     assert "schemas: 8 validated, 0 errors in 0 objects, 2 not validated" in run.stdout
     assert "policies: 0 mandatory, 0 advisory violations" in run.stdout
