@@ -31,13 +31,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
 from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +45,9 @@ import yaml
 from offline import plan
 from offline.engine import PROJECT_ROOT, Recording, record_stack, unwrap_secrets
 from offline.render import Redactor, is_kubernetes_object, json_numbers, project_relative
+from tests import plan_runs
 from tests.conftest import FAKE_SSH_KEY, SSH_KEY_CONFIG, stack_value
+from tests.plan_runs import Run
 from tests.recorded import inputs
 
 SCHEMAS = str(PROJECT_ROOT.parent / "shared" / "schemas")
@@ -76,33 +75,9 @@ DEV_MANIFESTS = [
 REPORTS = ["graph.mmd", "policy-report.json", "policy-report.txt", "schema-report.json", "schema-report.txt"]
 
 
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    out: Path
-
-    def read(self, relative: str) -> str:
-        return (self.out / relative).read_text()
-
-    def files(self) -> list[str]:
-        return sorted(str(p.relative_to(self.out)) for p in self.out.rglob("*") if p.is_file())
-
-    def tree(self) -> dict[str, bytes]:
-        return {name: (self.out / name).read_bytes() for name in self.files()}
-
-    def manifest(self, prefix: str) -> str:
-        (match,) = [name for name in self.files() if name.startswith(f"manifests/{prefix}")]
-        return self.read(match)
-
-
 def run_plan(out: Path, stack: str, *args: str) -> Run:
     """The plan with ``--offline``: these tests never reach the network (the cache is a temp dir)."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        code = plan.main([stack, "--out", str(out), "--offline", *args])
-    return Run(code, stdout.getvalue(), stderr.getvalue(), out)
+    return plan_runs.run_plan(out, stack, "--offline", *args)
 
 
 def macvtap_with(**fields: Any) -> str:

@@ -30,11 +30,9 @@ Tests that serve ../shared files skip, saying so, when ../shared is absent.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,7 +42,6 @@ import pytest
 import yaml
 
 from components.config import KubeVirtConfig, MultusConfig
-from offline import plan
 from offline.engine import PROJECT_ROOT
 from offline.schema_source import (
     KIND_SOURCES,
@@ -57,6 +54,7 @@ from offline.schema_source import (
     obtain,
 )
 from tests.conftest import stack_value
+from tests.plan_runs import run_plan
 
 SHARED = PROJECT_ROOT.parent / "shared"
 SWAGGER_FILE = SHARED / "schemas" / "kubevirt-v1.9.0-swagger.json"
@@ -156,32 +154,6 @@ def cached_files(cache: Path) -> list[str]:
 
 
 # --- running the plan ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    out: Path
-
-    def read(self, relative: str) -> str:
-        return (self.out / relative).read_text()
-
-    def tree(self) -> dict[str, bytes]:
-        return {str(p.relative_to(self.out)): p.read_bytes() for p in sorted(self.out.rglob("*")) if p.is_file()}
-
-    def statuses(self) -> dict[tuple[str, str], tuple[str, str]]:
-        """(kind, name) -> (status, reason) from schema-report.json."""
-        report = json.loads(self.read("schema-report.json"))
-        return {(o["kind"], o["name"]): (o["status"], o["reason"]) for o in report["objects"]}
-
-
-def run_plan(out: Path, stack: str, *args: str) -> Run:
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with redirect_stdout(stdout), redirect_stderr(stderr):
-        code = plan.main([stack, "--out", str(out), *args])
-    return Run(code, stdout.getvalue(), stderr.getvalue(), out)
 
 
 @pytest.fixture
