@@ -153,23 +153,38 @@ class RecordingMonitor(MockMonitor):
         self.recording = recording
         self._stack_urn = ""
 
+    def _record(
+        self,
+        request: Any,
+        urn: str,
+        inputs: Mapping[str, Any],
+        *,
+        custom: bool,
+        property_dependencies: Mapping[str, tuple[str, ...]] | None = None,
+        replace_on_changes: tuple[str, ...] = (),
+        delete_before_replace: bool = False,
+    ) -> None:
+        """Keep one request (a registration or a read) as the engine would see it."""
+        self.recording.resources.append(
+            RecordedResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=custom,
+                parent="" if request.parent == self._stack_urn else request.parent,
+                dependencies=tuple(request.dependencies),
+                property_dependencies=property_dependencies or {},
+                inputs=inputs,
+                provider=request.provider,
+                replace_on_changes=replace_on_changes,
+                delete_before_replace=delete_before_replace,
+            )
+        )
+
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         """A read (a StackReference) is recorded with the state it read, which is what policies see."""
         response = super().ReadResource(request)  # type: ignore[no-untyped-call]
-        parent = "" if request.parent == self._stack_urn else request.parent
-        self.recording.resources.append(
-            RecordedResource(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                custom=True,
-                parent=parent,
-                dependencies=tuple(request.dependencies),
-                property_dependencies={},
-                inputs=rpc.deserialize_properties(response.properties, keep_unknowns=True),
-                provider=request.provider,
-            )
-        )
+        self._record(request, response.urn, rpc.deserialize_properties(response.properties, keep_unknowns=True), custom=True)
         return response
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
@@ -177,22 +192,14 @@ class RecordingMonitor(MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             self._stack_urn = response.urn
             return response
-        inputs = _plain_assets(rpc.deserialize_properties(request.object, keep_unknowns=True))
-        parent = "" if request.parent == self._stack_urn else request.parent
-        self.recording.resources.append(
-            RecordedResource(
-                urn=response.urn,
-                type=request.type,
-                name=request.name,
-                custom=bool(request.custom),
-                parent=parent,
-                dependencies=tuple(request.dependencies),
-                property_dependencies={key: tuple(deps.urns) for key, deps in sorted(request.propertyDependencies.items())},
-                inputs=inputs,
-                provider=request.provider,
-                replace_on_changes=tuple(request.replaceOnChanges),
-                delete_before_replace=bool(request.deleteBeforeReplace),
-            )
+        self._record(
+            request,
+            response.urn,
+            _plain_assets(rpc.deserialize_properties(request.object, keep_unknowns=True)),
+            custom=bool(request.custom),
+            property_dependencies={key: tuple(deps.urns) for key, deps in sorted(request.propertyDependencies.items())},
+            replace_on_changes=tuple(request.replaceOnChanges),
+            delete_before_replace=bool(request.deleteBeforeReplace),
         )
         if request.transforms:
             self.recording.transforms[response.urn] = _resolve_callbacks(request.transforms)
