@@ -17,12 +17,8 @@ from tests.e2e.kube import Kube
 from tests.e2e.kubevirt_fixture import SWAGGER, vmi_update_policy
 from tests.e2e.nodes import Node, require_root, same_client_key
 from tests.e2e.processes import Server
-from tests.e2e.tools import REPO_ROOT, MissingToolsError, Toolchain, find_toolchain
-
-SHARED = REPO_ROOT.parent / "shared"
-MULTUS_MANIFEST = SHARED / "fixtures" / "multus-daemonset-thick-v4.3.0.yml"
-DOUBLE_DELAY_SECONDS = 4.0
-NEVER_READY_PREFIX = "stuck-"
+from tests.e2e.settings import DOUBLE_DELAY_SECONDS, MULTUS_MANIFEST, NEVER_READY_PREFIX
+from tests.e2e.tools import MissingToolsError, Toolchain, find_toolchain
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -36,13 +36,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import DOUBLE_DELAY_SECONDS, MULTUS_MANIFEST, NEVER_READY_PREFIX
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.kube import Kube
 from tests.e2e.kubevirt_fixture import SWAGGER, operator_manifest
 from tests.e2e.nodes import CNI_BIN_DIR, STAGING_DIR, Node
 from tests.e2e.processes import Server
 from tests.e2e.project import Project, PulumiResult
+from tests.e2e.settings import DOUBLE_DELAY_SECONDS, MULTUS_MANIFEST, NEVER_READY_PREFIX
 from tests.e2e.tools import Toolchain
 
 STACK = "e2e"
