@@ -398,6 +398,16 @@ def pulumi_versions() -> str:
     return f"pulumi CLI {pinned.get('PULUMI_VERSION', '?')}, kubernetes provider {pinned.get('PY_PULUMI_KUBERNETES_VERSION', '?')}"
 
 
+def load_results(path: Path) -> list[CellResult]:
+    """The cells a partial-results file holds (``kind-layout-N-ck|nock`` labels)."""
+    results = []
+    for entry in json.loads(path.read_text()):
+        kind, layout, vms, checkpoints = entry["cell"].split("-")
+        cell = Cell(int(vms), layout, checkpoints == "ck", kind)
+        results.append(CellResult(cell, [Step(**step) for step in entry["steps"]]))
+    return results
+
+
 # --- main --------------------------------------------------------------------------------------
 
 
@@ -415,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--layouts", nargs="+", default=["one", "split"], choices=["one", "split"])
     parser.add_argument("--checkpoints", nargs="+", default=["skipped", "kept"], choices=["skipped", "kept"])
     parser.add_argument("--full", action="store_true", help="also the slow cells (N=1000 in one stack with checkpoints kept)")
+    parser.add_argument(
+        "--merge", type=Path, help="a partial-results file of an earlier run: its cells are reported with this run's (not run again)"
+    )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "BENCHMARKS.md", help="Markdown file to update ('-': print only)")
     args = parser.parse_args(argv)
     tools, problems = preconditions()
@@ -425,7 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cells = [c for c in cells if c.layout in args.layouts and ("kept" if c.checkpoints else "skipped") in args.checkpoints]
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()
-    results: list[CellResult] = []
+    results = load_results(args.merge) if args.merge else []
+    done = {r.cell for r in results}
+    cells = [c for c in cells if c not in done]
     with tempfile.TemporaryDirectory(prefix="kvm-bench-engine-") as temp:
         bench = Bench.create(Path(temp), tools)
         for cell in cells:
@@ -436,6 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             (Path(temp).parent / "kvm-bench-engine-partial.json").write_text(
                 json.dumps([{"cell": r.cell.label, "steps": [s.__dict__ for s in r.steps]} for r in results])
             )
+    results.sort(key=lambda r: (r.cell.vms, r.cell.layout != "one", r.cell.checkpoints, r.cell.kind != "program"))
     markdown = render_markdown(results, skipped, started, load, os.getloadavg())
     if str(args.out) != "-":
         write_results(args.out, markdown, RESULTS_START, RESULTS_END)
