@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from offline.engine import RecordedResource, Recording, is_secret
+from offline.engine import STACK_REFERENCE, RecordedResource, Recording, is_secret
 
 
 def rebuild_input(value: Any) -> Any:
@@ -39,6 +39,7 @@ def replay(recording: Recording) -> Callable[[], None]:
     dependencies' URNs, which exist only once those were registered. A component that is
     itself a dependency was registered as remote (``yaml.v2.ConfigFile``): the SDK replaces
     a local component in ``depends_on`` by its children (``pulumi.runtime.rpc._add_dependency``).
+    A ``vms`` stack's StackReference is read again as one, by the stack name it read.
     """
     waited_on = {urn for resource in recording.resources for urn in resource.dependencies}
 
@@ -51,6 +52,10 @@ def replay(recording: Recording) -> Callable[[], None]:
                 replace_on_changes=list(resource.replace_on_changes) or None,
                 delete_before_replace=resource.delete_before_replace,
             )
+            if resource.type == STACK_REFERENCE:
+                # A read, not a registration (the engine's builtin provider creates no such resource).
+                registered[resource.urn] = pulumi.StackReference(resource.name, resource.inputs["name"], opts)
+                continue
             props = rebuild_input(dict(resource.inputs))
             if resource.custom:
                 registered[resource.urn] = pulumi.CustomResource(resource.type, resource.name, props, opts)

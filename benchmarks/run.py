@@ -373,12 +373,12 @@ def render_markdown(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(path: Path, markdown: str) -> None:
-    """Replace the results block of ``path`` (created if missing); the notes around it stay."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n" + RESULTS_START + "\n" + RESULTS_END + "\n"
-    if RESULTS_START in text and RESULTS_END in text:
-        head, rest = text.split(RESULTS_START, 1)
-        tail = rest.split(RESULTS_END, 1)[1]
+def write_results(path: Path, markdown: str, start: str = RESULTS_START, end: str = RESULTS_END) -> None:
+    """Replace the block of ``path`` between ``start`` and ``end`` (created if missing); the notes around it stay."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n" + start + "\n" + end + "\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1]
         text = head + markdown.rstrip("\n") + tail
     else:
         text = text.rstrip("\n") + "\n\n" + markdown

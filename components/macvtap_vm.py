@@ -24,8 +24,8 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
+from components import cloud_init
 from components.config import VM, MacvtapAttachment, RunStrategy, nad_name
 from components.macvtap_networks import nad_configs_digest
 
@@ -100,8 +100,7 @@ def nads_used_by(vm: VM) -> list[str]:
 def cloud_init_user_data(vm: VM) -> str:
     if vm.user_data is not None:
         return vm.user_data
-    document: dict[str, Any] = {"ssh_authorized_keys": list(vm.ssh_authorized_keys)}
-    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
+    return cloud_init.user_data(vm.ssh_authorized_keys)
 
 
 def cloud_init_network_data(pod_mac: str, attachments: Sequence[PlannedAttachment]) -> str:
@@ -109,10 +108,7 @@ def cloud_init_network_data(pod_mac: str, attachments: Sequence[PlannedAttachmen
 
     macvtap has no IPAM: the address comes from the DHCP server on the node's L2 network.
     """
-    ethernets: dict[str, Any] = {POD_INTERFACE: {"match": {"macaddress": pod_mac}, "dhcp4": True}}
-    for planned in attachments:
-        ethernets[planned.interface] = {"match": {"macaddress": planned.mac}, "dhcp4": True}
-    return yaml.safe_dump({"version": 2, "ethernets": ethernets}, sort_keys=True, default_flow_style=False)
+    return cloud_init.network_data({POD_INTERFACE: pod_mac, **{planned.interface: planned.mac for planned in attachments}})
 
 
 def vmi_spec(stack: str, vm: VM) -> dict[str, Any]:
@@ -276,4 +272,6 @@ class MacvtapVM(pulumi.ComponentResource):
         )
         macs = {planned.interface: planned.mac for planned in plan_attachments(args.stack, vm)}
         self.outputs = vm_outputs(vm, args.namespace, macs)
-        self.register_outputs(self.outputs)
+        # Registered empty: the details reach the user through the stack's `vms` output, and a copy
+        # in every component's state is rewritten into each checkpoint (BENCHMARKS.md, state per VM).
+        self.register_outputs({})
