@@ -95,7 +95,7 @@ def test_a_vms_documents_mean_what_they_meant_before() -> None:
     vm = VM.model_validate(
         {
             "name": "db1",
-            "sshAuthorizedKeys": [AWKWARD[0], "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 \"quoted\" comment"],
+            "sshAuthorizedKeys": [AWKWARD[0], 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 "quoted" comment'],
             "macvtap": [{"network": "lan"}, {"network": "storage", "mac": "12:34:56:07:08:09"}],
         }
     )
@@ -104,4 +104,3 @@ def test_a_vms_documents_mean_what_they_meant_before() -> None:
     macs = {POD_INTERFACE: pod_mac, **{planned.interface: planned.mac for planned in attachments}}
     assert yaml.safe_load(cloud_init_user_data(vm)) == yaml.safe_load(safe_dump_user_data(list(vm.ssh_authorized_keys)))
     assert yaml.safe_load(cloud_init_network_data(pod_mac, attachments)) == safe_dump_network_data(macs)
-
