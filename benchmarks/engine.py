@@ -7,9 +7,9 @@ providers ``tests/e2e/tools.py`` finds), so no cluster is needed: the stack conf
 calling an API server. It skips, saying what is missing, without the tools (KVM_E2E_TOOLS /
 KVM_E2E_BIN, PATH) or the workspace's ``../shared`` (the Multus release manifest).
 
-The KubeVirt operator manifest is a minimal stand-in (``kubevirt_operator_manifest``): the e2e
-suite's, built from KubeVirt's full schema, makes the Python SDK 3.272 hang in render mode. The
-rendered CRDs come back from ``yaml.v2.ConfigFile`` as resource references; rehydrating one fails
+The KubeVirt operator manifest is the e2e suite's stand-in with schema-less CRDs
+(``kubevirt_operator_manifest``): with the CRD schemas built from KubeVirt's full swagger, it
+makes the Python SDK 3.272 hang in render mode. The rendered CRDs come back from ``yaml.v2.ConfigFile`` as resource references; rehydrating one fails
 in ``translate_output_properties`` ("Expected 'list' got '<class 'str'>'"), and since
 ``runtime/resource.py``'s ``get_resource`` resolves outputs outside its try block, that
 resource's outputs stay pending and the program never exits.
@@ -53,6 +53,7 @@ import yaml
 
 from benchmarks.run import machine, write_results
 from offline.engine import record_stack
+from tests.e2e.kubevirt_fixture import operator_manifest
 from tests.e2e.project import Project
 from tests.e2e.tools import REPO_ROOT, MissingToolsError, Toolchain, find_toolchain
 
@@ -61,7 +62,6 @@ SHARED = REPO_ROOT.parent / "shared"
 MULTUS_MANIFEST = SHARED / "fixtures" / "multus-daemonset-thick-v4.3.0.yml"
 # The KubeVirt objects the program's operator manifest must bring: its namespace and the CRDs of
 # the kinds it registers (the operator Deployment is left out: nothing runs in render mode).
-KUBEVIRT_CRDS = (("kubevirts", "KubeVirt"), ("virtualmachineinstances", "VirtualMachineInstance"), ("virtualmachines", "VirtualMachine"))
 ENGINE_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-command")
 VMS_PER_STACK = 200
 RESULTS_START = "<!-- engine benchmark results: written by `python -m benchmarks.engine` -->"
@@ -182,23 +182,8 @@ def stack_plan(cell: Cell, fixtures: Path, render_root: Path) -> list[tuple[str,
 
 
 def kubevirt_operator_manifest() -> str:
-    documents: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubevirt"}}]
-    for plural, kind in KUBEVIRT_CRDS:
-        schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
-        documents.append(
-            {
-                "apiVersion": "apiextensions.k8s.io/v1",
-                "kind": "CustomResourceDefinition",
-                "metadata": {"name": f"{plural}.kubevirt.io"},
-                "spec": {
-                    "group": "kubevirt.io",
-                    "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
-                    "scope": "Namespaced",
-                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}],
-                },
-            }
-        )
-    return yaml.safe_dump_all(documents, sort_keys=False)
+    """The e2e suite's stand-in, with schema-less CRDs (see the module docstring)."""
+    return operator_manifest(swagger=None)
 
 
 # --- the engine ----------------------------------------------------------------------------
