@@ -11,7 +11,8 @@ The KubeVirt operator manifest is the e2e suite's stand-in with schema-less CRDs
 (``kubevirt_operator_manifest``): with the CRD schemas built from KubeVirt's full swagger, it
 makes the Python SDK 3.272 hang in render mode. The rendered CRDs come back from
 ``yaml.v2.ConfigFile`` as resource references; rehydrating one fails in
-``translate_output_properties`` ("Expected 'list' got '<class 'str'>'"), and since ``runtime/resource.py``'s ``get_resource`` resolves outputs outside its try block, that
+``translate_output_properties`` ("Expected 'list' got '<class 'str'>'"), and since
+``runtime/resource.py``'s ``get_resource`` resolves outputs outside its try block, that
 resource's outputs stay pending and the program never exits.
 
 A cell is (N, layout, checkpoints, kind):
