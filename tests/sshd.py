@@ -104,6 +104,26 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
+def sshd_config(workdir: Path, port: int, *extra: str) -> str:
+    """An sshd config for one test node below workdir: key login only, its own host key and files."""
+    lines = [
+        f"ListenAddress {HOST}:{port}",
+        f"HostKey {workdir / 'host_ed25519'}",
+        f"PidFile {workdir / 'sshd.pid'}",
+        f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
+        "StrictModes no",
+        "UsePAM no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes",
+        "PermitRootLogin prohibit-password",
+        "UseDNS no",
+        "LogLevel VERBOSE",
+        *extra,
+    ]
+    return "\n".join(lines) + "\n"
+
+
 @contextlib.contextmanager
 def running_sshd(workdir: Path, name: str) -> Iterator[SshNode]:
     """Run one sshd for the current user below workdir; yield it as a node."""
@@ -118,26 +138,7 @@ def running_sshd(workdir: Path, name: str) -> Iterator[SshNode]:
     for _attempt in range(5):  # free_port() can race with other processes
         port = free_port()
         config = workdir / "sshd_config"
-        config.write_text(
-            "\n".join(
-                [
-                    f"ListenAddress {HOST}:{port}",
-                    f"HostKey {workdir / 'host_ed25519'}",
-                    f"PidFile {workdir / 'sshd.pid'}",
-                    f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
-                    "StrictModes no",
-                    "UsePAM no",
-                    "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no",
-                    "PubkeyAuthentication yes",
-                    "PermitRootLogin prohibit-password",
-                    "UseDNS no",
-                    "LogLevel VERBOSE",
-                    "",
-                ]
-            ),
-            encoding="ascii",
-        )
+        config.write_text(sshd_config(workdir, port), encoding="ascii")
         with log.open("ab") as log_file:
             proc = subprocess.Popen(
                 [SSHD, "-D", "-e", "-f", str(config)],

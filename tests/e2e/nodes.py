@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.e2e.processes import HOST, Server, free_port, port_open
-from tests.sshd import SSHD, ensure_sshd, new_keypair
+from tests.sshd import SSHD, SshNode, ensure_sshd, new_keypair, run_on, sshd_config
 
 CNI_BIN_DIR = "/opt/cni/bin"
 STAGING_DIR = "/var/tmp/kvm-in-a-pod"
@@ -41,25 +41,8 @@ class Node:
         self.host_public_key = new_keypair(self.workdir / "host_ed25519", f"{self.name}-host")
         client_public_key = new_keypair(self.client_key, f"{self.name}-client")
         (self.workdir / "authorized_keys").write_text(client_public_key + "\n")
-        (self.workdir / "sshd_config").write_text(
-            "\n".join(
-                [
-                    f"ListenAddress {HOST}:{self.port}",
-                    f"HostKey {self.workdir / 'host_ed25519'}",
-                    f"PidFile {self.workdir / 'sshd.pid'}",
-                    f"AuthorizedKeysFile {self.workdir / 'authorized_keys'}",
-                    "StrictModes no",
-                    "UsePAM no",
-                    "PasswordAuthentication no",
-                    "KbdInteractiveAuthentication no",
-                    "PermitRootLogin prohibit-password",
-                    "UseDNS no",
-                    "LogLevel VERBOSE",
-                    "Subsystem sftp internal-sftp",  # remote.CopyToRemote copies over SFTP
-                    "",
-                ]
-            )
-        )
+        # remote.CopyToRemote copies over SFTP.
+        (self.workdir / "sshd_config").write_text(sshd_config(self.workdir, self.port, "Subsystem sftp internal-sftp"))
 
     def start(self) -> None:
         """Start sshd in a new mount namespace with empty tmpfs CNI and staging dirs."""
@@ -75,17 +58,12 @@ class Node:
 
     def ssh(self, command: str) -> tuple[int, str]:
         """Run a command on the node (inside its namespace) over SSH; (exit code, output)."""
-        import subprocess
-
         known_hosts = self.workdir / "known_hosts"
         known_hosts.write_text(f"[{HOST}]:{self.port} {self.host_public_key}\n")
-        result = subprocess.run(
-            ["ssh", "-F", "/dev/null", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts}",
-             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=10", "-i", str(self.client_key),
-             "-p", str(self.port), f"root@{HOST}", command],
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-        return result.returncode, result.stdout + result.stderr
+        view = SshNode(self.name, HOST, self.port, "root", self.client_key, self.host_public_key, known_hosts,
+                       Path(CNI_BIN_DIR), Path(STAGING_DIR), self.workdir)  # fmt: skip
+        code, out, err = run_on(view, command)
+        return code, out + err
 
     def config_entry(self) -> dict[str, object]:
         return {"name": self.name, "host": HOST, "port": self.port, "user": "root", "hostKey": self.host_public_key}

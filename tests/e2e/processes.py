@@ -9,14 +9,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-HOST = "127.0.0.1"
+from tests.sshd import HOST, free_port
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["HOST", "Server", "free_port", "port_open"]
 
 
 class Server:
