@@ -48,6 +48,14 @@ VIRTCTL_ACTIONS: Mapping[RunStrategy, tuple[str, ...]] = {
 # Run strategies under which KubeVirt starts the VM by itself, so `pulumi up` can wait for its
 # Ready condition (kubevirt.io/v1 VirtualMachineReady: "copied to the virtual machine from its vmi").
 AWAITED_RUN_STRATEGIES: tuple[RunStrategy, ...] = ("Always", "RerunOnFailure")
+# A macvtap VM cannot live-migrate (KubeVirt user guide, "Macvtap binding": migration support
+# No). Under a LiveMigrate eviction strategy, which clusters often set cluster-wide (the KubeVirt
+# CR's spec.configuration.evictionStrategy; HCO's default), virt-api denies the eviction of a
+# non-migratable VMI (429), so `kubectl drain` never finishes. "None" lets the drain evict it: the
+# guest is shut down, a VirtualMachine's run strategy starts it again on another node, a bare VMI
+# is gone until the next `pulumi up` (kubevirt docs/handling-eviction-requests.md). It is KubeVirt's
+# own default (virt-config defaultClusterConfig), set here so a cluster-wide default cannot block.
+EVICTION_STRATEGY = "None"
 
 
 def derive_mac(stack: str, vm_name: str, interface: str) -> str:
@@ -135,6 +143,7 @@ def vmi_spec(stack: str, vm: VM) -> dict[str, Any]:
                 "rng": {},
             },
         },
+        "evictionStrategy": EVICTION_STRATEGY,
         "networks": networks,
         "terminationGracePeriodSeconds": 30,
         "volumes": [

@@ -9,6 +9,8 @@
   keeps its MACs whatever its kind.
 - cloud-init carries the authorized keys and DHCP on the macvtap NICs; userData overrides.
 - Memory and CPU requests, container disk, rng.
+- Both kinds set `evictionStrategy: None`: a macvtap VM cannot live-migrate, and under a
+  cluster-wide LiveMigrate strategy its eviction would be denied and `kubectl drain` would hang.
 - Waiting: a VMI, and a VirtualMachine that KubeVirt starts (Always, RerunOnFailure), are
   awaited until Ready; a Halted or Manual VirtualMachine is not awaited.
 - Both carry the digest of their NADs' configs (VMI: metadata; VirtualMachine: template
@@ -131,6 +133,11 @@ def test_resources_disk_and_rng(lab: Recording) -> None:
     assert spec["domain"]["cpu"]["cores"] == 2
     assert spec["domain"]["devices"]["rng"] == {}
     assert {"name": "containerdisk", "containerDisk": {"image": "quay.io/containerdisks/fedora:latest"}} in spec["volumes"]
+
+
+def test_both_kinds_can_be_evicted_by_a_drain(dev: Recording, lab: Recording) -> None:
+    assert inputs(dev, "vm1-vmi")["spec"]["evictionStrategy"] == "None"
+    assert inputs(lab, "web1-vm")["spec"]["template"]["spec"]["evictionStrategy"] == "None"
 
 
 def test_vmi_is_awaited_until_ready(dev: Recording) -> None:
