@@ -35,6 +35,7 @@ class NodeCniInstallArgs:
     cni_bin_dir: str
     staging_dir: str
     lower_devices: tuple[str, ...]
+    minimum_mtus: tuple[tuple[str, int], ...] = ()  # lower device -> the MTU the node must give it
 
 
 def node_install_spec(node: Node, args: NodeCniInstallArgs, binary_sha256: str) -> NodeInstallSpec:
@@ -45,6 +46,7 @@ def node_install_spec(node: Node, args: NodeCniInstallArgs, binary_sha256: str) 
         cni_bin_dir=args.cni_bin_dir,
         lower_devices=args.lower_devices,
         use_sudo=node.use_sudo,
+        minimum_mtus=args.minimum_mtus,
     )
 
 

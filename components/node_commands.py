@@ -4,7 +4,7 @@ components/node_cni.py registers exactly these strings as the ``create`` and
 ``delete`` of a ``pulumi_command.remote.Command``. Format (one line)::
 
     [sudo -n ]env NODE_NAME=<q> STAGED_BINARY=<q> BINARY_SHA256=<q> CNI_BIN_DIR=<q> \
-        sh -c '<script>' install-macvtap-cni [<lower device>...]
+        sh -c '<script>' install-macvtap-cni [<lower device>[:<minimum MTU>]...]
 
 Every value goes through ``shlex.quote``; the script text comes verbatim from
 ``node_scripts/*.sh`` and only reads its inputs as variables and positional
@@ -48,6 +48,8 @@ class NodeInstallSpec:
     cni_bin_dir: str  # absolute dir; production /opt/cni/bin; tests a sandbox dir
     lower_devices: tuple[str, ...]  # Linux interface names that must exist on the node
     use_sudo: bool  # True when the SSH user is not root: prefix `sudo -n`
+    # (lower device, the MTU it must have at least): what the networks on it carry or their NICs ask for.
+    minimum_mtus: tuple[tuple[str, int], ...] = ()
 
 
 def is_safe_absolute_path(path: str) -> bool:
@@ -82,8 +84,9 @@ def staged_binary_path(staging_dir: str, binary_sha256: str) -> str:
 
 
 def install_command(spec: NodeInstallSpec) -> str:
-    """The remote.Command ``create`` string for one node."""
-    return _command(spec, INSTALL_NAME, spec.lower_devices)
+    """The remote.Command ``create`` string for one node: each lower device, ``:<MTU>`` where one is needed."""
+    minimum = dict(spec.minimum_mtus)
+    return _command(spec, INSTALL_NAME, tuple(f"{dev}:{minimum[dev]}" if dev in minimum else dev for dev in spec.lower_devices))
 
 
 def uninstall_command(spec: NodeInstallSpec) -> str:
@@ -130,3 +133,6 @@ def _check_usable(spec: NodeInstallSpec) -> None:
     for dev in spec.lower_devices:
         if not INTERFACE_NAME.fullmatch(dev):
             raise ValueError(f"not a valid interface name: {dev!r}")
+    for dev, mtu in spec.minimum_mtus:
+        if dev not in spec.lower_devices or not 68 <= mtu <= 65535:
+            raise ValueError(f"minimum MTU {mtu!r} of {dev!r}: not a lower device of the node, or not an MTU from 68 to 65535")

@@ -36,6 +36,23 @@ class Platform:
         return [self.multus.manifest] if self.multus else []
 
 
+def minimum_lower_device_mtus(config: StackConfig) -> tuple[tuple[str, int], ...]:
+    """Per lower device, the MTU its nodes must give it: what its networks say they carry
+    (``lowerDevices[].mtu``) and what this stack's NICs on them ask for, whichever is more.
+
+    A `platform` stack knows no NICs, only the networks' own ``mtu``; a `vms` stack's NICs are
+    checked against that at config time (``check_vm_networks``).
+    """
+    device_of = {device.name: device.lower_device for device in config.macvtap.lower_devices}
+    minimum: dict[str, int] = {}
+    wanted = [(device.lower_device, device.mtu) for device in config.macvtap.lower_devices]
+    wanted += [(device_of[attachment.network], attachment.mtu) for vm in config.vms for attachment in vm.macvtap]
+    for device, mtu in wanted:
+        if mtu is not None:
+            minimum[device] = max(mtu, minimum.get(device, 0))
+    return tuple(sorted(minimum.items()))
+
+
 def deploy_platform(config: StackConfig, project_dir: Path) -> Platform:
     kubevirt = KubeVirt("kubevirt", config.kubevirt)
     multus = Multus("multus", config.multus) if config.multus.install else None
@@ -51,7 +68,8 @@ def deploy_platform(config: StackConfig, project_dir: Path) -> Platform:
                 binary_path=project_dir / config.macvtap.cni_binary_path,
                 cni_bin_dir=config.macvtap.cni_bin_dir,
                 staging_dir=config.macvtap.staging_dir,
-                lower_devices=tuple(device.lower_device for device in config.macvtap.lower_devices),
+                lower_devices=tuple(dict.fromkeys(device.lower_device for device in config.macvtap.lower_devices)),
+                minimum_mtus=minimum_lower_device_mtus(config),
             ),
         )
     return Platform(kubevirt, multus, device_plugin, node_install)

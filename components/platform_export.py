@@ -4,7 +4,8 @@ The shape is a contract shared with the policy pack (a `vms` stack's capacity ch
 
     {"kubevirtVersion": "v1.9.0",
      "networks": {"<network>": {"resourceName": "macvtap.network.kubevirt.io/<network>",
-                                "capacityPerNode": 50, "lowerDevice": "eth0", "mode": "bridge"}},
+                                "capacityPerNode": 50, "lowerDevice": "eth0", "mode": "bridge",
+                                "mtu": 9000}},  # mtu only where macvtap.lowerDevices[].mtu is set
      "nodeCount": 2 | None,     # ssh mode: the nodes this stack installs; daemonset mode: unknown
      "cniInstall": "ssh" | "daemonset"}
 
@@ -31,6 +32,7 @@ class PlatformNetwork:
     capacity_per_node: int
     lower_device: str
     mode: str
+    mtu: int | None = None  # the MTU the network carries, where the platform says
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class PlatformExport:
     def resource_names(self) -> dict[str, str]:
         return {name: network.resource_name for name, network in self.networks.items()}
 
+    @property
+    def network_mtus(self) -> dict[str, int | None]:
+        return {name: network.mtu for name, network in sorted(self.networks.items())}
+
     def to_output(self) -> dict[str, Any]:
         """The plain JSON object the stack exports (keys sorted, so the export is byte-stable)."""
         return {
@@ -54,6 +60,7 @@ class PlatformExport:
                     "capacityPerNode": network.capacity_per_node,
                     "lowerDevice": network.lower_device,
                     "mode": network.mode,
+                    **({"mtu": network.mtu} if network.mtu is not None else {}),
                     "resourceName": network.resource_name,
                 }
                 for name, network in sorted(self.networks.items())
@@ -72,6 +79,7 @@ def platform_export(config: StackConfig) -> PlatformExport:
                 capacity_per_node=device.capacity,
                 lower_device=device.lower_device,
                 mode=device.mode,
+                mtu=device.mtu,
             )
             for device in config.macvtap.lower_devices
         },
@@ -142,7 +150,10 @@ def _network(value: Any) -> PlatformNetwork | str:
         return "capacityPerNode: expected a positive whole number"
     if not isinstance(lower_device, str) or not isinstance(mode, str):
         return "lowerDevice and mode: expected strings"
-    return PlatformNetwork(resource_name, capacity, lower_device, mode)
+    mtu = _whole(value["mtu"]) if "mtu" in value else None
+    if "mtu" in value and (mtu is None or mtu < 68):
+        return "mtu: expected a whole number of at least 68"
+    return PlatformNetwork(resource_name, capacity, lower_device, mode, mtu)
 
 
 def _whole(value: Any) -> int | None:

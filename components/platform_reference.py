@@ -34,7 +34,7 @@ def deploy_vms_on_platform_stack(config: VmStackConfig) -> pulumi.Output[dict[st
     def register(value: Any) -> dict[str, Any]:
         try:
             platform = read_platform_export(value, config.platform_stack)
-            problems = check_vm_networks(config.vms, sorted(platform.networks), f"the networks stack {config.platform_stack!r} exports")
+            problems = check_vm_networks(config.vms, platform.network_mtus, f"the networks stack {config.platform_stack!r} exports")
             if problems:
                 raise ConfigError(problems)
         except ConfigError as error:

@@ -7,11 +7,15 @@
 - A value stored encrypted (`secure:`) is refused with a clean error unless it is the SSH key,
   the one value the program keeps secret; never a traceback.
 - Defaults match the README's config reference (KubeVirt v1.9.0, Multus v4.3.0, macvtap-cni
-  v0.13.2, Fedora container disk, 1024M, 1 core, bridge mode, capacity 100, kind
+  v0.13.1, Fedora container disk, 1024M, 1 core, bridge mode, capacity 100, kind
   VirtualMachineInstance; a VirtualMachine runs with runStrategy Always).
 - A bad `kind` or `runStrategy` is refused with the allowed values; a runStrategy on a VMI
   (which always runs) is refused rather than ignored.
 - The SSH key must be stored as a secret, and never shows in a config object's repr.
+- A network name must leave room, within Linux's 15-character interface names, for the device
+  names the stack's device plugin makes from it (`<network>Mvp<capacity - 1>` up to macvtap-cni
+  v0.13.1): the limit follows the capacity and the image's release, and a longer name is
+  refused at its key path.
 """
 
 from __future__ import annotations
@@ -192,6 +196,28 @@ BAD_DEV_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "kvm-in-a-pod:vms[0].macvtap[0].network",
         "would exceed 63 characters",
     ),
+    (
+        "network name too long for the device plugin's device names",
+        {"macvtap": {"lowerDevices": [{"name": "dataplane01", "lowerDevice": "eth0"}]}, "vms": [vm(macvtap=[{"network": "dataplane01"}])]},
+        "kvm-in-a-pod:macvtap.lowerDevices[0].name",
+        "dataplane01Mvp0 to dataplane01Mvp99, and an interface name has at most 15, so with capacity 100 a network name may have"
+        " at most 10",
+    ),
+    (
+        "NIC MTU above what its network carries",
+        {
+            "macvtap": {"lowerDevices": [{"name": "dataplane", "lowerDevice": "eth0", "mtu": 1500}]},
+            "vms": [vm(macvtap=[{"network": "dataplane", "mtu": 9000}])],
+        },
+        "kvm-in-a-pod:vms[0].macvtap[0].mtu",
+        "9000 is above the MTU of network 'dataplane' (1500, kvm-in-a-pod:macvtap.lowerDevices[0].mtu)",
+    ),
+    (
+        "network MTU out of range",
+        {"macvtap": {"lowerDevices": [{"name": "dataplane", "lowerDevice": "eth0", "mtu": 70000}]}},
+        "kvm-in-a-pod:macvtap.lowerDevices[0].mtu",
+        "less than or equal to 65535",
+    ),
     ("VM namespace not DNS-1123", {"vmNamespace": "VMs"}, "kvm-in-a-pod:vmNamespace", "DNS-1123"),
     ("no macvtap key", {"macvtap": None}, "kvm-in-a-pod:macvtap", "is required: at least macvtap.lowerDevices must name a network"),
 ]
@@ -343,6 +369,34 @@ def test_duplicate_node_address_is_refused(record_lab: RecordLab) -> None:
     assert "kvm-in-a-pod:nodes[1].host: 192.0.2.11:22 is listed twice" in str(refused.value)
 
 
+def network(name: str, **fields: Any) -> dict[str, Any]:
+    return minimal(macvtap={"lowerDevices": [{"name": name, "lowerDevice": "eth0", **fields}]}, vms=[vm(macvtap=[{"network": name}])])
+
+
+def test_the_network_name_limit_follows_the_capacity() -> None:
+    # dataplane01Mvp9 has 15 characters: with 10 devices an 11-character name fits.
+    assert isinstance(parse_stack_config(network("dataplane01", capacity=10)), StackConfig)
+    assert [path for path, _ in problems_of(network("dataplane01", capacity=11))] == ["kvm-in-a-pod:macvtap.lowerDevices[0].name"]
+
+
+def test_the_network_name_limit_follows_the_device_plugins_release() -> None:
+    def with_image(image: str) -> dict[str, Any]:
+        values = network("a-network-named-at-length")
+        values["macvtap"]["image"] = image
+        return values
+
+    # A release after v0.13.1 hashes device names (macvtap-cni PR #150): a DNS label's 63 apply.
+    assert isinstance(parse_stack_config(with_image("quay.io/kubevirt/macvtap-cni:v0.14.0")), StackConfig)
+    # A digest or a tag that is no release says nothing about the naming: the v0.13.1 limit holds.
+    for image in (
+        "quay.io/kubevirt/macvtap-cni@sha256:" + "0" * 64,
+        "registry.local/macvtap-cni:main",
+        "quay.io/kubevirt/macvtap-cni:v0.13.1",
+    ):
+        (problem,) = problems_of(with_image(image))
+        assert problem[0] == "kvm-in-a-pod:macvtap.lowerDevices[0].name" and image in problem[1]
+
+
 def test_defaults_match_the_config_reference() -> None:
     config = parse_stack_config(minimal(vms=[vm()]))
     assert isinstance(config, StackConfig)
@@ -354,7 +408,7 @@ def test_defaults_match_the_config_reference() -> None:
     assert (config.multus.install, config.multus.version) == (True, "v4.3.0")
     assert config.multus.pinned_image == "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"
     assert config.macvtap.namespace == "kvm-in-a-pod"
-    assert config.macvtap.image == "quay.io/kubevirt/macvtap-cni:v0.13.2"
+    assert config.macvtap.image == "quay.io/kubevirt/macvtap-cni:v0.13.1"
     assert (config.macvtap.cni_install, config.macvtap.cni_bin_dir) == ("daemonset", "/opt/cni/bin")
     device = config.macvtap.lower_devices[0]
     assert (device.mode, device.capacity) == ("bridge", 100)

@@ -43,7 +43,7 @@ def test_daemonset_has_upstreams_essentials(dev: Recording) -> None:
     assert (spec["hostNetwork"], spec["hostPID"]) == (True, True)
     assert spec["priorityClassName"] == "system-node-critical"
     [container] = spec["containers"]
-    assert container["image"] == "quay.io/kubevirt/macvtap-cni:v0.13.2"
+    assert container["image"] == "quay.io/kubevirt/macvtap-cni:v0.13.1"
     assert container["command"][0] == "/macvtap-deviceplugin"
     assert container["securityContext"] == {"privileged": True}
     assert container["env"] == [

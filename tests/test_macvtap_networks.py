@@ -10,6 +10,7 @@
 - Every VM object points each macvtap network at its NAD by name (same namespace); which
   NADs it waits for is in test_graph.
 - A stack without VMs registers no NAD.
+- `promiscMode: false` is the CNI's default: the same NAD, under the same name, as no setting.
 """
 
 from __future__ import annotations
@@ -81,3 +82,8 @@ def test_a_stack_without_vms_registers_no_nad() -> None:
     recording = record_stack("dev", config_overrides={"kvm-in-a-pod:vms": []})
     assert recording.of_type(NAD) == [] and recording.outputs["vms"] == {}
     assert not [r for r in recording.resources if r.type == "kvm-in-a-pod:index:MacvtapNetworks"]
+
+
+def test_promisc_mode_false_is_the_same_nad_as_no_setting() -> None:
+    assert nad_name(attachment(promiscMode=False)) == nad_name(attachment()) == "storage"
+    assert nad_name(attachment(promiscMode=False, mtu=9000)) == nad_name(attachment(mtu=9000))

@@ -6,6 +6,9 @@ against a real sshd in test_node_scripts.py).
 - Both carry the binary's sha256 as trigger: a new binary re-installs, nothing else does.
 - The connection is a secret, pins the host key, and logging leaves stdout unrecorded.
 - Nodes never wait for each other; each install waits for its own copy only.
+- The install checks each lower device's MTU against what its networks carry and this stack's
+  NICs on them ask for (lab: eno2 1500 for web1's NIC, eno3 9000 for storage); a platform stack
+  knows only its networks' own `mtu`.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ import hashlib
 from pathlib import Path
 
 from components.node_commands import NodeInstallSpec, install_command, uninstall_command
-from offline.engine import Recording, is_secret
-from tests.conftest import FAKE_SSH_KEY, RecordLab, stack_value
+from offline.engine import Recording, is_secret, record_stack
+from tests.conftest import FAKE_SSH_KEY, SSH_KEY_CONFIG, RecordLab, stack_value
 from tests.recorded import COMMAND, COPY, depends_on, inputs
 
 
@@ -43,6 +46,7 @@ def test_commands_are_the_node_scripts_for_that_node(lab: Recording, fake_cni_bi
         cni_bin_dir="/opt/cni/bin",
         lower_devices=("eno2", "eno3"),
         use_sudo=True,  # node02 logs in as kvmadmin
+        minimum_mtus=(("eno2", 1500), ("eno3", 9000)),
     )
     command = inputs(lab, "macvtap-cni-node02-install")
     assert command["create"] == install_command(spec)
@@ -100,3 +104,11 @@ def test_daemonset_mode_registers_no_node_resources(dev: Recording) -> None:
 def test_exports_name_the_nodes_and_the_binary(lab: Recording, fake_cni_binary: Path) -> None:
     assert lab.outputs["cniNodes"] == ["node01", "node02"]
     assert lab.outputs["cniBinarySha256"] == binary_sha(fake_cni_binary)
+
+
+def test_each_lower_device_must_have_the_mtu_its_networks_and_nics_need(lab: Recording, fake_cni_binary: Path) -> None:
+    assert inputs(lab, "macvtap-cni-node01-install")["create"].endswith(" install-macvtap-cni eno2:1500 eno3:9000")
+    macvtap = {**stack_value("platform", "macvtap"), "cniBinaryPath": str(fake_cni_binary)}
+    platform = record_stack("platform", config_overrides={"kvm-in-a-pod:macvtap": macvtap}, secret_values={SSH_KEY_CONFIG: FAKE_SSH_KEY})
+    # The platform stack has no VMs: only storage's own mtu (lowerDevices[1].mtu) is known.
+    assert inputs(platform, "macvtap-cni-node01-install")["create"].endswith(" install-macvtap-cni eno2 eno3:9000")

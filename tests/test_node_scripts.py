@@ -11,6 +11,8 @@
    temp file.
 7. A missing lower device fails the install with its name and leaves the old state.
 8. The lower device `lo` passes the check.
+8b. A lower device whose MTU is below what its networks need fails the install naming the
+    node, the device and both MTUs, and leaves the old state; one with enough MTU passes.
 9. Uninstall removes the binary we installed and our staged copy.
 10. Uninstall keeps a foreign binary, warns and exits 0.
 10b. After a binary upgrade (new install first, then the old one's uninstall, as Pulumi
@@ -85,6 +87,7 @@ def commands_for(spec: NodeInstallSpec) -> tuple[str, str]:
     The real program runs under the recording engine with a one-node ssh-mode config made
     from ``spec``; the strings are taken from the recorded ``remote.Command`` inputs.
     """
+    minimum = dict(spec.minimum_mtus)
     with tempfile.TemporaryDirectory() as workdir:
         binary = Path(workdir) / "macvtap"
         binary.write_bytes(_BINARIES[spec.binary_sha256])
@@ -96,7 +99,10 @@ def commands_for(spec: NodeInstallSpec) -> tuple[str, str]:
                     "cniBinaryPath": str(binary),
                     "cniBinDir": spec.cni_bin_dir,
                     "stagingDir": str(Path(spec.staged_binary).parent),
-                    "lowerDevices": [{"name": f"net{index}", "lowerDevice": device} for index, device in enumerate(spec.lower_devices)],
+                    "lowerDevices": [
+                        {"name": f"net{index}", "lowerDevice": device, **({"mtu": minimum[device]} if device in minimum else {})}
+                        for index, device in enumerate(spec.lower_devices)
+                    ],
                 },
                 "kvm-in-a-pod:nodes": [{"name": spec.node_name, "host": "127.0.0.1", "user": "kvmadmin" if spec.use_sudo else "root"}],
                 "kvm-in-a-pod:vms": [],
@@ -270,6 +276,28 @@ def test_lower_device_lo_passes(ssh_nodes: tuple[SshNode, SshNode]) -> None:
     assert code == 0, err
     assert "lower device" not in err
     assert_installed(spec, V1)
+
+
+def in_own_network_namespace(command: str, lo_mtu: int) -> subprocess.CompletedProcess[str]:
+    """``command`` in a network namespace of this test's own (gone with the process), its lo at ``lo_mtu``."""
+    unshare = ["unshare", "--net"] if os.geteuid() == 0 else ["unshare", "--map-root-user", "--net"]
+    return subprocess.run([*unshare, "sh", "-c", f"ip link set lo mtu {lo_mtu} && {command}"], capture_output=True, text=True, check=False)
+
+
+def test_lower_device_below_the_mtu_its_networks_need_fails_naming_both_mtus(ssh_nodes: tuple[SshNode, SshNode]) -> None:
+    node, _ = ssh_nodes
+    old = stage(node, V1)
+    assert install(node, old)[0] == 0
+    new = stage(node, V2, minimum_mtus=(("lo", 9000),))
+    create = commands_for(new)[0]
+    assert create.endswith(f"{INSTALL_NAME} lo:9000")
+    refused = in_own_network_namespace(create, 1500)
+    assert refused.returncode != 0
+    assert f"node {node.name}: ERROR: lower device lo has MTU 1500, below the 9000 its macvtap networks need" in refused.stderr
+    assert_installed(old, V1)
+    passed = in_own_network_namespace(create, 9000)
+    assert passed.returncode == 0, passed.stderr
+    assert_installed(new, V2)
 
 
 # --- uninstall -----------------------------------------------------------------------

@@ -248,6 +248,7 @@ def test_platform_export_gives_networks_capacities_and_node_count(platform: Reco
                 "capacityPerNode": 10,
                 "lowerDevice": "eno3",
                 "mode": "vepa",
+                "mtu": 9000,
                 "resourceName": "macvtap.network.kubevirt.io/storage",
             },
         },
@@ -335,6 +336,23 @@ def test_an_unknown_network_is_refused_with_its_key_path_and_the_platform_networ
         " (the networks stack 'platform' exports)"
     ) in message
     assert [r.type for r in partial.resources] == [STACK_REFERENCE]
+
+
+def test_a_nic_mtu_above_what_its_platform_network_carries_is_refused_with_its_key_path(platform: Recording) -> None:
+    jumbo = {"name": "db1", "macvtap": [{"network": "lan"}, {"network": "storage", "mtu": 9216}]}
+    message, partial = refused("team-b", platform.outputs, vms=[jumbo])
+    assert (
+        "kvm-in-a-pod:vms[0].macvtap[1].mtu: 9216 is above the MTU of network 'storage'"
+        " (9000, the networks stack 'organization/kvm-in-a-pod/platform' exports)"
+    ) in message
+    assert [r.type for r in partial.resources] == [STACK_REFERENCE]
+
+
+def test_an_export_without_network_mtus_reads_back_as_unknown() -> None:
+    assert read_platform_export(export_value(), "platform").network_mtus == {"lan": None}
+    assert read_platform_export(export_value(networks={"lan": {**export_value()["networks"]["lan"], "mtu": 1500.0}}), "p").network_mtus == {
+        "lan": 1500
+    }
 
 
 def test_a_stack_without_the_platform_export_is_refused_at_platform_stack(platform: Recording) -> None:

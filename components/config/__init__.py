@@ -40,6 +40,7 @@ from components.config.models import (
     VMKind,
     VmStackConfig,
     key_path,
+    max_network_name_length,
     nad_name,
     nad_settings,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "check_vm_networks",
     "key_path",
     "load_stack_config",
+    "max_network_name_length",
     "nad_name",
     "nad_settings",
     "parse_stack_config",

@@ -6,7 +6,7 @@ reports every problem: a field error in one VM does not hide another VM's unknow
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from components.config.models import (
     MultusConfig,
     Node,
     key_path,
+    max_network_name_length,
     nad_name,
 )
 
@@ -202,6 +203,19 @@ def platform_problems(parts: ValidParts, secret_keys: frozenset[str], project_di
             (key_path(("macvtap", "lowerDevices", index, "name")), f"duplicate network name {name!r}; each lower device needs its own name")
         )
 
+    image = parts.macvtap.image if parts.macvtap is not None else None
+    for index, device in parts.lower_devices:
+        longest = max_network_name_length(image, device.capacity) if image is not None else 63
+        if len(device.name) > longest:
+            problems.append(
+                (
+                    key_path(("macvtap", "lowerDevices", index, "name")),
+                    f"{device.name!r} has {len(device.name)} characters; the device plugin of {image} names its devices"
+                    f" {device.name}Mvp0 to {device.name}Mvp{device.capacity - 1}, and an interface name has at most 15,"
+                    f" so with capacity {device.capacity} a network name may have at most {longest}: shorten it or lower the capacity",
+                )
+            )
+
     networks = list(dict.fromkeys(device.name for _, device in parts.lower_devices))
     # Without any lower device, a reference cannot be judged (macvtap's own error says why).
     if networks or parts.unparsed_networks:
@@ -214,6 +228,12 @@ def platform_problems(parts: ValidParts, secret_keys: frozenset[str], project_di
                         f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
                     )
                 )
+    mtus = {device.name: (device.mtu, key_path(("macvtap", "lowerDevices", index, "mtu"))) for index, device in parts.lower_devices}
+    for vm_index, attachment_index, attachment in parts.attachments:
+        network_mtu, where = mtus.get(attachment.network, (None, ""))
+        problem = mtu_problem(attachment, network_mtu, where)
+        if problem:
+            problems.append((key_path(("vms", vm_index, "macvtap", attachment_index, "mtu")), problem))
 
     for manifest_key, source in (
         (("kubevirt", "operatorManifest"), parts.kubevirt.operator_manifest if parts.kubevirt else None),
@@ -266,20 +286,35 @@ def _ssh_mode_problems(parts: ValidParts, macvtap: MacvtapConfig, secret_keys: f
     return problems
 
 
-def check_vm_networks(vms: list[VM], networks: Sequence[str], source: str) -> list[tuple[str, str]]:
-    """Every attachment's network must be one the platform offers; ``source`` says where those come from.
+def mtu_problem(attachment: MacvtapAttachment, network_mtu: int | None, where: str) -> str | None:
+    """Why an attachment's MTU cannot work on a network that carries ``network_mtu`` (set at ``where``)."""
+    if attachment.mtu is None or network_mtu is None or attachment.mtu <= network_mtu:
+        return None
+    return (
+        f"{attachment.mtu} is above the MTU of network {attachment.network!r} ({network_mtu}, {where}): a macvtap cannot"
+        ' exceed its lower device\'s MTU, and the CNI would fail at pod start ("invalid argument")'
+    )
 
-    An `all` stack checks against its own lower devices at config time; a `vms` stack against its
-    platform stack's export, once the StackReference has been read.
+
+def check_vm_networks(vms: list[VM], networks: Mapping[str, int | None], source: str) -> list[tuple[str, str]]:
+    """Every attachment's network must be one the platform offers (network -> the MTU it carries, if
+    known), and no NIC may ask for more than that MTU; ``source`` says where the networks come from.
+
+    A `vms` stack checks against its platform stack's export, once the StackReference has been read.
     """
     problems: list[tuple[str, str]] = []
     for vm_index, vm in enumerate(vms):
         for attachment_index, attachment in enumerate(vm.macvtap):
+            path = ("vms", vm_index, "macvtap", attachment_index)
             if attachment.network not in networks:
                 problems.append(
                     (
-                        key_path(("vms", vm_index, "macvtap", attachment_index, "network")),
+                        key_path((*path, "network")),
                         f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks) or '(none)'} ({source})",
                     )
                 )
+                continue
+            problem = mtu_problem(attachment, networks[attachment.network], source)
+            if problem:
+                problems.append((key_path((*path, "mtu")), problem))
     return problems

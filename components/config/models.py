@@ -22,7 +22,19 @@ DEFAULT_KUBEVIRT_VERSION = "v1.9.0"
 # The macvtap network binding plugin's `tap` attachment type exists since v1.1.1 (domain.md).
 MIN_KUBEVIRT_VERSION = (1, 1, 1)
 DEFAULT_MULTUS_VERSION = "v4.3.0"
-DEFAULT_MACVTAP_IMAGE = "quay.io/kubevirt/macvtap-cni:v0.13.2"
+# The newest release of kubevirt/macvtap-cni: its public repository's tags end at v0.13.1, and
+# version/version.go at its HEAD still says 0.13.1 (April 2026). It lacks two fixes on main: the
+# device probes' glob (PR #154; the DaemonSet here sets its own probes) and hashed interface
+# names (PR #150; hence the network-name limit below).
+DEFAULT_MACVTAP_IMAGE = "quay.io/kubevirt/macvtap-cni:v0.13.1"
+# The device plugin names each device, and the macvtap it creates for it, <network>Mvp<index>
+# (macvtap-cni v0.13.1 pkg/deviceplugin/plugin.go generateMacvtapDevices), and a Linux interface
+# name has at most 15 characters: Allocate of a longer one fails ("numerical result out of range").
+# Later commits (PR #150) hash the name, but no release has them: a tag after this one is assumed
+# to; a digest or any other tag is taken to name devices as this release does.
+LAST_RELEASE_NAMING_DEVICES_BY_NETWORK = (0, 13, 1)
+DEVICE_NAME_SUFFIX = "Mvp"
+INTERFACE_NAME_MAX = 15
 DEFAULT_READY_TIMEOUT_SECONDS = 900
 DEFAULT_VM_IMAGE = "quay.io/containerdisks/fedora:latest"
 DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
@@ -157,6 +169,10 @@ class LowerDevice(_Model):
     # macvtap-cni supports bridge (default), vepa and private; passthru is NOT supported.
     mode: Literal["bridge", "vepa", "private"] = "bridge"
     capacity: int = Field(100, ge=1, le=10000)
+    # The MTU the network carries. A macvtap takes at most its lower device's MTU: a NIC asking for
+    # more fails at pod start ("invalid argument"). So no NIC on the network may ask for more, and
+    # ssh mode checks every node's lower device has at least this much before it installs.
+    mtu: int | None = Field(None, ge=68, le=65535)
 
     _name = field_validator("name")(_dns_label)
 
@@ -383,6 +399,23 @@ class VmStackConfig(_Model):
         return value
 
 
+def names_devices_by_network(image: str) -> bool:
+    """Does the device plugin of ``image`` name its devices ``<network>Mvp<index>``?"""
+    tag = image.rsplit("/", 1)[-1].partition(":")[2] if "@" not in image else ""
+    match = VERSION.match(tag)
+    return match is None or version_tuple(tag) <= LAST_RELEASE_NAMING_DEVICES_BY_NETWORK
+
+
+def max_network_name_length(image: str, capacity: int) -> int:
+    """The longest network name the device plugin of ``image`` can serve with ``capacity`` devices.
+
+    With names ``<network>Mvp<capacity - 1>`` it is what 15 characters leave; else a DNS-1123 label's 63.
+    """
+    if not names_devices_by_network(image):
+        return 63
+    return INTERFACE_NAME_MAX - len(DEVICE_NAME_SUFFIX) - len(str(capacity - 1))
+
+
 def key_path(location: tuple[int | str, ...]) -> str:
     """``('vms', 1, 'macvtap', 0, 'network')`` -> ``kvm-in-a-pod:vms[1].macvtap[0].network``."""
     path = NAMESPACE + ":"
@@ -399,8 +432,10 @@ def nad_settings(attachment: MacvtapAttachment) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if attachment.mtu is not None:
         settings["mtu"] = attachment.mtu
-    if attachment.promisc_mode is not None:
-        settings["promiscMode"] = attachment.promisc_mode
+    # promiscMode false is the CNI's default (macvtap-cni NetConf `promiscMode,omitempty`): the
+    # same NAD as no setting, so the same name.
+    if attachment.promisc_mode:
+        settings["promiscMode"] = True
     return settings
 
 

@@ -35,13 +35,24 @@ try() {
 dir=${CNI_BIN_DIR%/}
 target="$dir/macvtap"
 
-# 1. Lower devices.
+# 1. Lower devices: each argument is DEVICE or DEVICE:MTU, the MTU the device must have at
+# least (a macvtap cannot exceed its lower device: a NIC asking for more fails at pod start).
 if [ "$#" -gt 0 ]; then
     command -v ip >/dev/null 2>&1 \
         || fail "the ip command (iproute2) is missing; cannot check lower devices $*"
-    for dev in "$@"; do
+    for arg in "$@"; do
+        dev=${arg%%:*}
         ip link show dev "$dev" >/dev/null 2>&1 \
             || fail "lower device $dev does not exist (ip link show dev $dev); fix the configured lowerDevice; $target left unchanged"
+        case $arg in
+            *:*)
+                need=${arg#*:}
+                have=$(ip -o link show dev "$dev" | sed -n "s/.* mtu \([0-9][0-9]*\).*/\1/p")
+                [ -n "$have" ] || fail "cannot read the MTU of lower device $dev (ip -o link show dev $dev); $target left unchanged"
+                [ "$have" -ge "$need" ] \
+                    || fail "lower device $dev has MTU $have, below the $need its macvtap networks need (a macvtap cannot exceed its lower device: VMs would fail to start with \"invalid argument\"); raise the MTU of $dev on this node, or lower the configured mtu; $target left unchanged"
+                ;;
+        esac
     done
 fi
 
