@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK ?= dev
 SCHEMAS ?= ../shared/schemas
 
-.PHONY: plan test lint bench bench-engine e2e e2e-tools clean
+.PHONY: plan test lint bench bench-engine e2e e2e-tools dataplane clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ e2e: $(VENV)/.installed
 
 e2e-tools:
 	bash e2e/build-tools.sh
+
+# The macvtap dataplane for real (README, "Dataplane"): the stacks' plans drive the real device
+# plugin and CNI on network-namespace nodes, and qemu guests ping across them. Root only; not
+# part of `make test` or CI. Installs the Debian packages it needs first.
+dataplane: $(VENV)/.installed
+	bash e2e/dataplane-packages.sh
+	KVM_DATAPLANE=1 $(PY) -m pytest tests/dataplane -m dataplane -p no:cacheprovider -q -rA $(DATAPLANE_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

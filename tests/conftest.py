@@ -13,8 +13,11 @@ import yaml
 
 from offline.engine import PROJECT_ROOT, Recording, record_stack
 
-# The end-to-end suite needs the real Pulumi engine and a control plane: `make e2e` only.
+# The end-to-end suite needs the real Pulumi engine and a control plane: `make e2e` only. The
+# dataplane suite needs root, network namespaces and qemu: `make dataplane` (and `make e2e`) only.
 collect_ignore = [] if os.environ.get("KVM_E2E") == "1" else ["e2e"]
+if os.environ.get("KVM_DATAPLANE") != "1":
+    collect_ignore.append("dataplane")
 
 # A recognisable stand-in for the SSH private key: tests look for it everywhere it must
 # not be. It is not a real key.
