@@ -38,6 +38,7 @@ bench-engine: $(VENV)/.installed
 # The real Pulumi engine against a real API server and two SSH nodes (tests/e2e/README.md).
 # Not part of `make test` or CI. Builds the tools the Go proxy serves first (cached).
 e2e: $(VENV)/.installed
+	bash e2e/dataplane-packages.sh
 	@bin="$$(bash e2e/build-tools.sh | tail -n 1)"; \
 	test -d "$$bin" || { echo "make e2e: e2e/build-tools.sh did not finish (its summary is above)" >&2; exit 1; }; \
 	KVM_E2E_TOOLS="$$bin" KVM_E2E=1 $(PY) -m pytest tests/e2e -m e2e -p no:cacheprovider -q -rA $(E2E_ARGS)

@@ -84,34 +84,38 @@ class Dataplane:
 
     # --- nodes ---------------------------------------------------------------------------
 
-    def start_nodes(self, install: str = "auto") -> None:
-        """Install the CNI on every node, then start each node's kubelet and device plugin."""
+    def start_nodes(self, installed: Mapping[str, Path] | None = None) -> None:
+        """Install the CNI on every node, then start each node's kubelet and device plugin.
+
+        ``installed`` (node -> binary): the CNI binary something else already installed on the
+        node of that name (the e2e suite's ``pulumi up``), put in place as it is.
+        """
         for node in self.lan.nodes.values():
-            self.install_cni(node, install)
+            if installed is not None:
+                node.install_cni_binary(installed[node.name])
+            else:
+                self.install_cni(node)
             kubelet = Kubelet(node)
             kubelet.plugin_log = node.workdir / "device-plugin.log"
             kubelet.start()
             self.kubelets[node.name] = kubelet
             self.plugins[node.name] = self._start_device_plugin(node)
 
-    def install_cni(self, node: Node, how: str = "auto") -> None:
+    def install_cni(self, node: Node) -> None:
         """ssh mode: the plan's node script for this node; daemonset mode: the install-cni init container."""
         script = self.objects.node_scripts.get(node.name)
-        if how == "auto":
-            how = "node-script" if script else "init-container"
-        if how == "node-script":
-            assert script is not None, f"no node script for {node.name} in {self.objects.source}"
+        if script is not None:
             self._stage_like_copy_to_remote(node, script)
             node.run(["sh", "-c", script, "node-script", "create"])
-        elif how == "init-container":
-            assert self.objects.cni_install_command, f"{self.objects.source} has no install-cni init container"
+        else:
+            assert self.objects.cni_install_command, (
+                f"{self.objects.source} has neither a node script for {node.name} nor an install-cni init container"
+            )
             # The container's hostPath volume puts the node's CNI dir at /host/opt/cni/bin, and the
             # image's binary is at /macvtap-cni: map both, then run the container's own command.
             command = [word.replace("/host/opt/cni/bin", CNI_BIN_DIR).replace(IMAGE_CNI, str(self.binaries.cni))
                        for word in self.objects.cni_install_command]  # fmt: skip
             node.run(command)
-        else:
-            raise ValueError(f"unknown install {how!r}")
 
     def _stage_like_copy_to_remote(self, node: Node, script: str) -> None:
         """CopyToRemote's part: the binary at the script's STAGED_BINARY path, in the node's own staging dir."""

@@ -8,8 +8,10 @@ truly independent, and a restarted node is a fresh one (empty tmpfs). Each sshd 
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +67,11 @@ class Node:
         code, out, err = run_on(view, command)
         return code, out + err
 
+    def path_on_node(self, path: str) -> Path:
+        """``path`` as this node sees it (its own tmpfs mounts), read from the root namespace."""
+        assert self.server is not None, f"{self.name} is not running"
+        return Path(f"/proc/{self.server.pid}/root{path}")
+
     def config_entry(self) -> dict[str, object]:
         return {"name": self.name, "host": HOST, "port": self.port, "user": "root", "hostKey": self.host_public_key}
 
@@ -87,3 +94,20 @@ def require_root() -> str | None:
     if os.geteuid() != 0:
         return "the e2e nodes need root (unshare -m, tmpfs mounts over /opt/cni/bin)"
     return None
+
+
+@dataclass(frozen=True)
+class HostInterface:
+    name: str
+    mtu: int
+
+
+def host_interface() -> HostInterface | None:
+    """An Ethernet interface of the root namespace, for the stack's ``lowerDevice``: the sshd nodes
+    share this namespace, so their install preflight checks it there, MTU included (NIC MTUs must
+    not exceed it), and the dataplane step gives its own nodes a veth of that name. One that is
+    up first; None if there is none."""
+    links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True, check=True).stdout)
+    ether = [link for link in links if link.get("link_type") == "ether" and len(link["ifname"]) <= 15]
+    ether.sort(key=lambda link: (link.get("operstate") != "UP", link["ifindex"]))
+    return HostInterface(ether[0]["ifname"], int(ether[0]["mtu"])) if ether else None

@@ -6,6 +6,9 @@ stack and run in file order):
 1. `pulumi preview` of the shipped dev and lab stacks passes the CLI's config validation;
 2. `pulumi up` from empty creates exactly the offline plan's objects with our values, pins the
    Multus image, and installs the CNI binary on both nodes (mode 0755; it answers VERSION);
+   and those objects, with the binary it installed on each node, make working VM NICs: the
+   dataplane suite's nodes, device plugin, CNI and qemu guests run on them (README, "The
+   dataplane, for real");
 3. `up` waits for KubeVirt's conditions, and fails with a clear timeout naming the VM when one
    never comes;
 4. a second preview after the server's defaulting shows no changes;
@@ -36,10 +39,15 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.dataplane.claims import assert_nics_are_as_the_objects_say, assert_registers_exactly_the_nads_resources, lan_host, reach, start
+from tests.dataplane.fixtures import running_dataplane
+from tests.dataplane.guest import GuestImage
+from tests.dataplane.objects import from_api_server
+from tests.dataplane.prerequisites import DataplaneTools
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.kube import Kube
 from tests.e2e.kubevirt_fixture import SWAGGER, operator_manifest
-from tests.e2e.nodes import CNI_BIN_DIR, STAGING_DIR, Node
+from tests.e2e.nodes import CNI_BIN_DIR, STAGING_DIR, Node, host_interface
 from tests.e2e.processes import Server
 from tests.e2e.project import Project, PulumiResult
 from tests.e2e.settings import DOUBLE_DELAY_SECONDS, MULTUS_MANIFEST, NEVER_READY_PREFIX
@@ -84,36 +92,39 @@ class Session:
 
 
 def base_config(nodes: list[Node], fixtures: Path) -> dict[str, Any]:
+    lower_device = host_interface()
+    assert lower_device is not None  # the toolchain fixture checked
     return {
         f"{NS}kubevirt": {"version": "v1.9.0", "useEmulation": True, "operatorManifest": "e2e-fixtures/kubevirt-operator.yaml"},
         f"{NS}multus": {"install": True, "version": "v4.3.0", "manifest": "e2e-fixtures/multus-daemonset-thick.yml"},
         f"{NS}macvtap": {
             "cniInstall": "ssh",
             "cniBinaryPath": "e2e-fixtures/macvtap",
-            "lowerDevices": [{"name": "lan", "lowerDevice": "lo", "mode": "bridge", "capacity": 10}],
+            "lowerDevices": [{"name": "lan", "lowerDevice": lower_device.name, "mode": "bridge", "capacity": 10}],
         },
         f"{NS}nodes": [node.config_entry() for node in nodes],
         f"{NS}vmNamespace": "vms-e2e",
         f"{NS}vms": [
             {"name": "vm-a", "memory": "1024M", "macvtap": [{"network": "lan"}]},
-            {"name": "vm-b", "kind": "VirtualMachine", "memory": "1024M", "macvtap": [{"network": "lan", "mtu": 1500}]},
+            # The largest MTU the nodes' lower device allows (the install checks it).
+            {"name": "vm-b", "kind": "VirtualMachine", "memory": "1024M", "macvtap": [{"network": "lan", "mtu": lower_device.mtu}]},
         ],
     }
 
 
 @pytest.fixture(scope="module")
 def session(
-    toolchain: Toolchain, control_plane: ControlPlane, kubevirt_double: Server, nodes: list[Node], e2e_dir: Path
+    toolchain: Toolchain, tools: DataplaneTools, control_plane: ControlPlane, kubevirt_double: Server, nodes: list[Node], e2e_dir: Path
 ) -> Iterator[Session]:
     project = Project.create(e2e_dir, toolchain, control_plane.kubeconfig)
     fixtures = project.root / "e2e-fixtures"
     fixtures.mkdir()
     (fixtures / "kubevirt-operator.yaml").write_text(operator_manifest())
     shutil.copy(MULTUS_MANIFEST, fixtures / "multus-daemonset-thick.yml")
-    real = toolchain.paths.get("macvtap")
     ssh_key = (nodes[0].client_key).read_text()
-    state = Session(project, ssh_key, real)
-    state.write_binary(real.read_bytes() if real else FAKE_BINARY_V1)
+    # The real CNI, from the same release as the device plugin the dataplane step runs.
+    state = Session(project, ssh_key, tools.cni)
+    state.write_binary(tools.cni.read_bytes())
     # The stack's policy config, as each shipped stack has one (policies/config/<stack>.json).
     (project.root / "policies" / "config" / f"{STACK}.json").write_text(json.dumps({"macvtap-capacity": {"nodeCount": len(nodes)}}))
     project.init_stack(STACK, base_config(nodes, fixtures))
@@ -241,11 +252,26 @@ def test_02_binary_is_installed_on_both_nodes(session: Session, nodes: list[Node
     want = hashlib.sha256(session.binary().read_bytes()).hexdigest()
     for node in nodes:
         assert node_file(node, f"{CNI_BIN_DIR}/macvtap") == ("755", want), node.name
-    if session.real_binary is None:
-        pytest.skip("no macvtap CNI release binary given (tools.py): VERSION not asked")
     for node in nodes:
         code, out = node.ssh(f"CNI_COMMAND=VERSION {CNI_BIN_DIR}/macvtap")
         assert code == 0 and "supportedVersions" in out, f"{node.name}: {out}"
+
+
+def test_02_the_objects_and_binaries_up_installed_make_working_vm_nics(
+    session: Session, kube: Kube, nodes: list[Node], tools: DataplaneTools, guest_image: GuestImage, accelerator: str
+) -> None:
+    """The dataplane suite's claims 1, 2 and 4, on what `pulumi up` put in the API server and the
+    CNI binary it installed on each node over SSH: vm-a on node01, vm-b on node02."""
+    names = [node.name for node in nodes]
+    objects = from_api_server(kube, ["vms-e2e"], "kvm-in-a-pod", names)
+    installed = {node.name: node.path_on_node(f"{CNI_BIN_DIR}/macvtap") for node in nodes}
+    with running_dataplane("e2e", objects, tools, guest_image, accelerator, dict.fromkeys(names, ()), installed=installed) as dataplane:
+        start(dataplane, "e2e", {"vm-a": "node01", "vm-b": "node02"})
+        assert_registers_exactly_the_nads_resources(dataplane, names)
+        for running in dataplane.vms.values():
+            assert_nics_are_as_the_objects_say(running, dataplane)
+        assert reach(dataplane, "vm-a", "vm-b", "lan") and reach(dataplane, "vm-b", "vm-a", "lan")
+        assert dataplane.ping("vm-a", lan_host(dataplane, "lan")) and dataplane.ping("vm-b", lan_host(dataplane, "lan"))
 
 
 def test_03_up_returned_only_after_kubevirt_conditions(kube: Kube) -> None:
@@ -356,7 +382,10 @@ def test_07_vmi_change_replaces_only_that_vmi(session: Session, kube: Kube) -> N
 def test_07_nad_change_replaces_the_vmi_using_it(session: Session, kube: Kube) -> None:
     vm_a, vm_b = _uid(kube, "VirtualMachineInstance", "vm-a"), _uid(kube, "VirtualMachine", "vm-b")
     vms = _vm_config(session)
-    vms[0]["macvtap"][0]["mtu"] = 9000
+    # Below the node's lower device and vm-b's MTU: the nodes' MTU check stays as it is.
+    host = host_interface()
+    assert host is not None
+    vms[0]["macvtap"][0]["mtu"] = host.mtu - 100
     session.project.set_config(STACK, f"{NS}vms", vms)
     session.pulumi("up", "--yes", "--skip-preview").check()
     assert _uid(kube, "VirtualMachineInstance", "vm-a") != vm_a

@@ -52,7 +52,6 @@ TOOLS = (
     Tool("kube-apiserver", True, _BUILD_TOOLS),
     Tool("kube-controller-manager", True, _BUILD_TOOLS),
     Tool("etcd", True, _BUILD_TOOLS),
-    Tool("macvtap", False, "a macvtap-cni release binary (optional: without it a test file is installed on the nodes)"),
 )
 
 
