@@ -15,10 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 # Schemas: ../shared/schemas when it exists (this workspace), else upstream's by version from the
 # user's cache or a download. `make plan OFFLINE=1` never downloads; `MIRROR=URL` downloads from
-# a mirror of raw.githubusercontent.com / github.com paths.
+# a mirror of raw.githubusercontent.com / github.com paths; `STRICT=1` fails when anything went unvalidated.
 plan: $(VENV)/.installed
 	$(PY) -m offline.plan $(STACK) --out build/$(STACK) $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS)) \
-		$(if $(OFFLINE),--offline) $(if $(MIRROR),--mirror $(MIRROR))
+		$(if $(OFFLINE),--offline) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(STRICT),--strict)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest tests -q
