@@ -357,7 +357,9 @@ def missing_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def placeholder_run(tmp_path_factory: pytest.TempPathFactory, missing_binary: Path) -> Run:
-    return run_plan(tmp_path_factory.mktemp("plan") / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_without_binary(missing_binary))
+    return run_plan(
+        tmp_path_factory.mktemp("plan") / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_without_binary(missing_binary)
+    )
 
 
 def test_a_missing_cni_binary_is_planned_with_a_placeholder_said_on_stdout(placeholder_run: Run, missing_binary: Path) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from offline.engine import PROJECT_ROOT, Recording
+from offline.engine import Recording
 from offline.render import Redactor, is_kubernetes_object, kubernetes_object
 from offline.schema_check import (
     SchemaLoadError,
@@ -40,15 +40,13 @@ from offline.schema_check import (
     to_json_schema,
     validate_object,
 )
-
-SCHEMAS_DIR = PROJECT_ROOT.parent / "shared" / "schemas"
+from tests import upstream
 
 
 @pytest.fixture(scope="module")
 def schemas() -> Schemas:
-    if not SCHEMAS_DIR.is_dir():
-        pytest.skip(f"needs {SCHEMAS_DIR} (upstream's schemas, kept beside the workspace); absent in a clone outside it")
-    return load_schemas(SCHEMAS_DIR)
+    # Upstream's swagger and NAD CRD, from ../shared or the user's cache (tests/upstream.py), or a skip saying how to get them.
+    return load_schemas(Path(upstream.schemas_or_skip()))
 
 
 def rendered(recording: Recording, name: str) -> dict[str, Any]:
