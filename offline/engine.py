@@ -13,6 +13,7 @@ import json
 import runpy
 import sys
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,6 +325,14 @@ def record_callable(
     recording = into if into is not None else Recording(stack=stack)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # The SDK calls the monitor from the loop's default executor, and MockMonitor's methods call
+    # pulumi.runtime.sync_await._ensure_event_loop() there, which gives each worker thread a loop
+    # of its own and never closes it. Collected later in one cycle with its self-pipe socket, such
+    # a loop printed "Exception ignored in BaseEventLoop.__del__ ... Invalid file descriptor: -1"
+    # (a PytestUnraisableExceptionWarning in make test). So the workers get loops made, and closed, here.
+    worker_loops: list[asyncio.AbstractEventLoop] = []
+    executor = ThreadPoolExecutor(thread_name_prefix="recording", initializer=_give_worker_a_loop, initargs=(worker_loops,))
+    loop.set_default_executor(executor)
     try:
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
         mocks = _EchoMocks(stack_outputs)
@@ -349,8 +358,18 @@ def record_callable(
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+        executor.shutdown(wait=True)
+        for worker_loop in worker_loops:
+            worker_loop.close()
         pulumi.runtime.set_all_config({}, [])
     return recording
+
+
+def _give_worker_a_loop(loops: list[asyncio.AbstractEventLoop]) -> None:
+    """Executor initializer: the worker thread's event loop, kept so that the recording closes it."""
+    worker_loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(worker_loop)
+    loops.append(worker_loop)
 
 
 def _not_again(failure: BaseException) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
