@@ -96,6 +96,7 @@ class ValidParts:
     lower_devices: list[tuple[int, LowerDevice]]
     unparsed_networks: frozenset[str]  # names of lower devices that did not validate
     nodes: list[tuple[int, Node]]
+    nodes_listed: bool  # any node at all, valid or not (an invalid one reports its own error)
     vms: list[tuple[int, VM]]
     # (VM index, attachment index, attachment), also for a VM that failed on another field.
     attachments: list[tuple[int, int, MacvtapAttachment]]
@@ -131,6 +132,7 @@ class ValidParts:
             lower_devices=devices,
             unparsed_networks=frozenset(unparsed),
             nodes=_parsed_items(Node, values.get("nodes")),
+            nodes_listed=isinstance(values.get("nodes"), list) and bool(values.get("nodes")),
             vms=_parsed_items(VM, raw_vms),
             attachments=attachments,
             ssh_private_key=key if isinstance(key, str) else None,
@@ -232,7 +234,7 @@ def platform_problems(parts: ValidParts, secret_keys: frozenset[str], project_di
 def _ssh_mode_problems(parts: ValidParts, macvtap: MacvtapConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     why = "is required when macvtap.cniInstall is ssh"
-    if not parts.nodes:
+    if not parts.nodes_listed:
         problems.append((key_path(("nodes",)), f"{why}: list the nodes as [{{name, host, port, user, hostKey}}]"))
     if parts.ssh_private_key is None:
         problems.append((key_path(("sshPrivateKey",)), f"{why}: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519"))

@@ -24,7 +24,10 @@ MIN_KUBEVIRT_VERSION = (1, 1, 1)
 DEFAULT_MULTUS_VERSION = "v4.3.0"
 DEFAULT_MACVTAP_IMAGE = "quay.io/kubevirt/macvtap-cni:v0.13.2"
 DEFAULT_READY_TIMEOUT_SECONDS = 900
-DEFAULT_VM_IMAGE = "quay.io/containerdisks/fedora:latest"
+# A pinned Fedora release, as floating Multus tags are refused: kubevirt/containerdisks publishes one
+# tag per Fedora release (artifacts/fedora, tags "<release>" and "<release>-<compose>"); fedora:43 is the
+# one RedHatQE/openshift-virtualization-tests moved to (issue #3781, 2026-02) and public KubeVirt examples use.
+DEFAULT_VM_IMAGE = "quay.io/containerdisks/fedora:43"
 DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
 DEFAULT_STAGING_DIR = "/var/tmp/kvm-in-a-pod"
 
@@ -232,9 +235,17 @@ class Node(_Model):
     @field_validator("host_key")
     @classmethod
     def _host_key(cls, value: str | None) -> str | None:
-        if value is not None and not SSH_PUBLIC_KEY.match(value.strip()):
+        if value is None:
+            return None
+        key = value.strip()
+        # `ssh-keyscan -t ed25519 <host>` (what the README says to run) prints "<host> <type> <key>",
+        # with "[host]:port" for another port: the host column is dropped, the key kept.
+        host, _, rest = key.partition(" ")
+        if not SSH_PUBLIC_KEY.match(key) and host and SSH_PUBLIC_KEY.match(rest.strip()):
+            key = rest.strip()
+        if not SSH_PUBLIC_KEY.match(key):
             raise ValueError("must be the node's SSH host public key, e.g. 'ssh-ed25519 AAAA...' (ssh-keyscan -t ed25519 <host>)")
-        return value.strip() if value is not None else None
+        return key
 
     @property
     def use_sudo(self) -> bool:
