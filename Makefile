@@ -31,13 +31,17 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.run
 
 # The real Pulumi engine in render mode (no cluster): the CLI and providers the e2e suite finds
-# (KVM_E2E_TOOLS / KVM_E2E_BIN, PATH); skips, saying what is missing, without them. BENCHMARKS.md.
+# (KVM_E2E_BIN, the build cache of e2e/build-tools.sh, PATH); without them it says SKIPPED and
+# what is missing, and exits 3. BENCHMARKS.md.
 bench-engine: $(VENV)/.installed
 	$(PY) -m benchmarks.engine $(BENCH_ENGINE_ARGS)
 
-# The real Pulumi engine against a real API server and two SSH nodes (tests/e2e/README.md).
-# Not part of `make test` or CI. Builds the tools the Go proxy serves first (cached).
+# The real Pulumi engine against a real API server and two SSH nodes (README, "End-to-end"; e2e/README.md).
+# Not part of `make test` or CI. Checks first what it cannot build (Go, upstream's files through the
+# plan's cache, the language host and command provider, root, openssl, unshare, sshd), then builds
+# the tools the Go proxy serves (cached), then runs the suite.
 e2e: $(VENV)/.installed
+	$(PY) -m tests.e2e.prerequisites
 	@bin="$$(bash e2e/build-tools.sh | tail -n 1)"; \
 	test -d "$$bin" || { echo "make e2e: e2e/build-tools.sh did not finish (its summary is above)" >&2; exit 1; }; \
 	KVM_E2E_TOOLS="$$bin" KVM_E2E=1 $(PY) -m pytest tests/e2e -m e2e -p no:cacheprovider -q -rA $(E2E_ARGS)

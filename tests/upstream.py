@@ -68,8 +68,8 @@ def how_to_get(artifact: Artifact, version: str, cache: Path = USER_CACHE) -> st
 
 
 @functools.cache
-def upstream_file(artifact: Artifact, version: str, cache: Path = USER_CACHE) -> UpstreamFile:
-    """``artifact`` at ``version``: ../shared's verified copy, else the cache, else a download into the cache."""
+def upstream_file(artifact: Artifact, version: str, cache: Path = USER_CACHE, mirror: str | None = None) -> UpstreamFile:
+    """``artifact`` at ``version``: ../shared's verified copy, else the cache, else a download into the cache (from ``mirror``)."""
     shared = SHARED_COPIES.get((artifact, version))
     if shared is not None and shared.is_file():
         try:
@@ -77,7 +77,7 @@ def upstream_file(artifact: Artifact, version: str, cache: Path = USER_CACHE) ->
             return UpstreamFile(shared, "../shared")
         except (OSError, UnusableFileError):
             pass  # not usable: fall back on the cache, as the plan would
-    got: Obtained = obtain(artifact, version, FetchPolicy(cache))
+    got: Obtained = obtain(artifact, version, FetchPolicy(cache, mirror=mirror))
     path = cache / artifact.file_name(version)
     if got.content is None or not path.is_file():
         why = got.problem if got.content is None else got.note
@@ -118,3 +118,13 @@ def schemas_or_skip() -> str:
         return str(schema_directory(_links_dir()))
     except UpstreamUnavailableError as error:
         pytest.skip(str(error))
+
+
+def expected_path(artifact: Artifact, version: str, cache: Path = USER_CACHE) -> Path:
+    """Where ``upstream_file`` finds (or will put) the file: ../shared's copy when there is one, else the cache's.
+
+    For module-level paths of the e2e suite; ``make e2e`` obtains the files first
+    (tests/e2e/prerequisites.py), so they exist by the time a test reads them.
+    """
+    shared = SHARED_COPIES.get((artifact, version))
+    return shared if shared is not None and shared.is_file() else cache / artifact.file_name(version)

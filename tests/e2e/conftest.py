@@ -14,10 +14,11 @@ import pytest
 
 from tests.e2e.controlplane import ControlPlane, running_control_plane
 from tests.e2e.kube import Kube
-from tests.e2e.kubevirt_fixture import SWAGGER, vmi_update_policy
+from tests.e2e.kubevirt_fixture import vmi_update_policy
 from tests.e2e.nodes import Node, require_root, same_client_key
+from tests.e2e.prerequisites import upstream_problems
 from tests.e2e.processes import Server
-from tests.e2e.settings import DOUBLE_DELAY_SECONDS, MULTUS_MANIFEST, NEVER_READY_PREFIX
+from tests.e2e.settings import DOUBLE_DELAY_SECONDS, NEVER_READY_PREFIX
 from tests.e2e.tools import MissingToolsError, Toolchain, find_toolchain
 
 
@@ -40,9 +41,7 @@ def toolchain() -> Toolchain:
     not_root = require_root()
     if not_root:
         problems.append(not_root)
-    for path in (SWAGGER, MULTUS_MANIFEST):
-        if not path.is_file():
-            problems.append(f"missing upstream fixture {path} (the workspace's shared/ directory)")
+    problems += upstream_problems()
     try:
         tools = find_toolchain()
     except MissingToolsError as error:
