@@ -279,9 +279,9 @@ def test_an_encrypted_value_other_than_the_ssh_key_is_refused_cleanly(key: str) 
     with pytest.raises(pulumi.RunError) as refused:
         record_stack("dev", secret_values={f"kvm-in-a-pod:{key}": json.dumps(value) if not isinstance(value, str) else value})
     assert str(refused.value).splitlines()[1:] == [
-        f"  kvm-in-a-pod:{key}: is stored encrypted, but only sshPrivateKey is kept secret by this program; this value would be"
-        f" written in plain text into resources and state. Store it as plain text: pulumi config rm kvm-in-a-pod:{key},"
-        f" then pulumi config set kvm-in-a-pod:{key} ... (without --secret)"
+        f"  kvm-in-a-pod:{key}: is stored encrypted, but only sshPrivateKey and consolePassword are kept secret by this program;"
+        f" this value would be written in plain text into resources and state. Store it as plain text: pulumi config rm"
+        f" kvm-in-a-pod:{key}, then pulumi config set kvm-in-a-pod:{key} ... (without --secret)"
     ]
 
 

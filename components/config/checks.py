@@ -62,6 +62,39 @@ def role_problems(role: str, values: Mapping[str, Any]) -> list[tuple[str, str]]
                     "a stack with role platform holds no VMs: list them in a stack with role vms that names this one in platformStack",
                 )
             )
+        if role == "platform" and "consolePassword" in values:
+            problems.append(
+                (
+                    key_path(("consolePassword",)),
+                    "is the VMs' console password; a stack with role platform holds no VMs: set it on the vms stacks",
+                )
+            )
+    return problems
+
+
+def console_password_problems(values: Mapping[str, Any], secret_keys: frozenset[str]) -> list[tuple[str, str]]:
+    """The console password must be stored encrypted (the CLI then keeps it out of the stack file and
+    the logs), and must reach every VM: a VM's own userData replaces the cloud-init it would go into."""
+    if "consolePassword" not in values:
+        return []
+    problems: list[tuple[str, str]] = []
+    if f"{NAMESPACE}:consolePassword" not in secret_keys:
+        problems.append(
+            (
+                key_path(("consolePassword",)),
+                f"must be stored as a secret: pulumi config set --secret {NAMESPACE}:consolePassword (it prompts for the password)",
+            )
+        )
+    vms = values.get("vms")
+    for index, vm in enumerate(vms if isinstance(vms, list) else []):
+        if isinstance(vm, dict) and vm.get("userData") is not None:
+            problems.append(
+                (
+                    key_path(("vms", index, "userData")),
+                    f"replaces the generated cloud-init, where {NAMESPACE}:consolePassword goes, so this VM would not get it:"
+                    " set the password in this userData (cloud-init's password:) and drop consolePassword, or drop this userData",
+                )
+            )
     return problems
 
 
