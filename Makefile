@@ -20,8 +20,9 @@ plan: $(VENV)/.installed
 	$(PY) -m offline.plan $(STACK) --out build/$(STACK) $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS)) \
 		$(if $(OFFLINE),--offline) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(STRICT),--strict)
 
+# -rs: each skip with its reason (what is missing, and how to get it).
 test: $(VENV)/.installed
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -rs
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
