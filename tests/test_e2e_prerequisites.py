@@ -7,7 +7,8 @@
     and none that it builds;
   - root, openssl, unshare, and sshd or apt-get to install it;
   - upstream's swagger and Multus manifest when they cannot be had (not in ../shared, not cached,
-    no download), each naming the command that caches it.
+    no download), each naming the command that caches it; a file that cannot be had is tried
+    once per run, not once per test.
 - The suite and the engine benchmark look for the tools in the directory e2e/build-tools.sh
   builds into, computed as the script computes it (`--print-bin`), so `make bench-engine` finds
   what `make e2e` built; a comment edit in the script does not change that directory.
@@ -20,9 +21,11 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from offline.schema_source import Obtained
 from tests import upstream
 from tests.e2e import prerequisites, tools
 from tests.e2e.prerequisites import go_version_problem, system_problems, tool_problems
@@ -163,3 +166,19 @@ def test_a_folder_of_symlinks_gives_the_cli_its_language_host_as_real_files_besi
         assert not linked.is_symlink(), name
         assert os.path.realpath(linked) == str(linked)
         assert content in linked.read_text()
+
+
+def test_a_file_that_cannot_be_had_is_tried_once_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network that drops packets costs the download limit once, not once per test that needs the file."""
+    tries: list[str] = []
+
+    def unreachable(artifact: Any, version: str, policy: Any) -> Obtained:
+        tries.append(version)
+        return Obtained(artifact, version, None, problem="no answer within 30 s")
+
+    monkeypatch.setattr(upstream, "SHARED_COPIES", {})
+    monkeypatch.setattr(upstream, "obtain", unreachable)
+    for _ in range(3):
+        with pytest.raises(upstream.UpstreamUnavailableError, match="no answer within 30 s"):
+            upstream.upstream_file(*upstream.SWAGGER, tmp_path / "cache")
+    assert tries == ["v1.9.0"]

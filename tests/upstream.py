@@ -67,9 +67,28 @@ def how_to_get(artifact: Artifact, version: str, cache: Path = USER_CACHE) -> st
     )
 
 
-@functools.cache
 def upstream_file(artifact: Artifact, version: str, cache: Path = USER_CACHE, mirror: str | None = None) -> UpstreamFile:
-    """``artifact`` at ``version``: ../shared's verified copy, else the cache, else a download into the cache (from ``mirror``)."""
+    """``artifact`` at ``version``: ../shared's verified copy, else the cache, else a download into the cache (from ``mirror``).
+
+    One attempt per process, failures included: a network that drops packets would otherwise cost
+    the 30-second download limit once per test that needs the file.
+    """
+    key = (artifact.file_template, version, cache, mirror)
+    if key not in _ATTEMPTS:
+        try:
+            _ATTEMPTS[key] = _obtain(artifact, version, cache, mirror)
+        except UpstreamUnavailableError as error:
+            _ATTEMPTS[key] = error
+    found = _ATTEMPTS[key]
+    if isinstance(found, UpstreamUnavailableError):
+        raise found
+    return found
+
+
+_ATTEMPTS: dict[tuple[str, str, Path, str | None], UpstreamFile | UpstreamUnavailableError] = {}
+
+
+def _obtain(artifact: Artifact, version: str, cache: Path, mirror: str | None) -> UpstreamFile:
     shared = SHARED_COPIES.get((artifact, version))
     if shared is not None and shared.is_file():
         try:
