@@ -16,8 +16,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # Schemas: ../shared/schemas when it exists (this workspace), else upstream's by version from the
 # user's cache or a download. `make plan OFFLINE=1` never downloads; `MIRROR=URL` downloads from
 # a mirror of raw.githubusercontent.com / github.com paths; `STRICT=1` fails when anything went unvalidated.
+# A SCHEMAS you give is always passed (the plan refuses a directory that does not exist); the
+# default only when it exists.
+SCHEMAS_ARG = $(if $(filter command line environment,$(origin SCHEMAS)),--schemas $(SCHEMAS),$(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS)))
+
 plan: $(VENV)/.installed
-	$(PY) -m offline.plan $(STACK) --out build/$(STACK) $(if $(wildcard $(SCHEMAS)),--schemas $(SCHEMAS)) \
+	$(PY) -m offline.plan $(STACK) --out build/$(STACK) $(SCHEMAS_ARG) \
 		$(if $(OFFLINE),--offline) $(if $(MIRROR),--mirror $(MIRROR)) $(if $(STRICT),--strict)
 
 # -rs: each skip with its reason (what is missing, and how to get it).
