@@ -9,7 +9,6 @@ to record every ``RegisterResource`` request as the real engine would receive it
 from __future__ import annotations
 
 import asyncio
-import json
 import runpy
 import sys
 from collections.abc import Callable, Mapping
@@ -22,18 +21,12 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, _resolve_callbacks
 
-from offline.project_config import (
-    is_encrypted,
-    load_project,
-    resolved_keys,
-    stack_problems,
-    with_overrides,
-    with_project_defaults,
-)
-from offline.stack_file import StackFileError, read_stack_file
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PROJECT_NAME = "kvm-in-a-pod"
+# Re-exported: the recording engine is where the rest of the code takes the project's place from.
+from offline.stack_config import PROJECT_NAME as PROJECT_NAME
+from offline.stack_config import PROJECT_ROOT as PROJECT_ROOT
+from offline.stack_config import StackConfigError as StackConfigError
+from offline.stack_config import load_stack_config
+from offline.stack_config import stack_file as stack_file
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
@@ -217,71 +210,6 @@ class RecordingMonitor(MockMonitor):
         if request.urn == self._stack_urn:
             self.recording.outputs = rpc.deserialize_properties(request.outputs, keep_unknowns=True)
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
-
-
-def stack_file(stack: str, project_dir: Path = PROJECT_ROOT) -> Path:
-    return project_dir / f"Pulumi.{stack}.yaml"
-
-
-class StackConfigError(Exception):
-    """A stack config the Pulumi CLI would refuse before starting the program, or one the
-    engine cannot read (an encrypted value it was not given)."""
-
-
-class StackFileUnusableError(StackConfigError):
-    """A stack or project file with a YAML mistake; the message is one line naming the file and place."""
-
-
-def stack_config(stack: str, project_dir: Path = PROJECT_ROOT, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``Pulumi.<stack>.yaml`` as the CLI hands it to the program, before decryption.
-
-    The file's ``config:`` (``offline.stack_file``) with ``overrides`` applied as ``pulumi config
-    set`` would apply them (``None`` removes a key), checked against ``Pulumi.yaml``'s ``config:``
-    block (``offline.project_config``), whose defaults then fill the keys the stack does not set.
-    Every key is resolved as the CLI resolves it: a bare ``vms`` is ``kvm-in-a-pod:vms``, the old
-    ``kvm-in-a-pod:config:vms`` too. Values are as in the file (``secure:`` values still encrypted).
-    Raises StackConfigError (StackFileUnusableError for a file mistake).
-    """
-    path = stack_file(stack, project_dir)
-    if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
-    try:
-        project = load_project(project_dir)
-        raw = with_overrides(read_stack_file(path), overrides or {}, project.name)
-    except StackFileError as error:
-        raise StackFileUnusableError(str(error)) from None
-    problems = [*project.problems, *stack_problems(project, stack, raw)]
-    if problems:
-        raise StackConfigError("validating stack config: " + "; ".join(problems))
-    return resolved_keys(with_project_defaults(project, raw), project.name)
-
-
-def load_stack_config(
-    stack: str,
-    project_dir: Path = PROJECT_ROOT,
-    secret_values: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, str], list[str]]:
-    """Read ``Pulumi.<stack>.yaml`` into the runtime's config form: ``full key -> string``.
-
-    The values of ``stack_config``, as the CLI passes them to the program: structured values as
-    JSON, scalars as text, and a key with no value as "" (the CLI warns that it treats null as
-    an empty string, ``checkForEmptyConfig``). An encrypted value (``secure:``, also inside a list
-    or map) cannot be decrypted without the CLI, so its plain value must come from
-    ``secret_values``; keys given there are marked secret whether or not the file names them.
-    """
-    secret_values = dict(secret_values or {})
-    config: dict[str, str] = {}
-    for key, value in stack_config(stack, project_dir, overrides).items():
-        if is_encrypted(value):
-            if key not in secret_values:
-                name = stack_file(stack, project_dir).name
-                raise StackConfigError(f"{key} is encrypted in {name} and cannot be decrypted without the Pulumi CLI; pass its value")
-            continue
-        config[key] = "" if value is None else value if isinstance(value, str) else json.dumps(value)
-    for key, value in secret_values.items():
-        config[key] = value
-    return config, sorted(secret_values)
 
 
 def record_program(

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from offline.engine import PROJECT_NAME, PROJECT_ROOT, stack_config, stack_file
 from offline.platform_stack import ResolvedPlatform, resolve_platform
 from offline.policy_run import POLICY_CONFIG_DIR, PolicyConfigError, read_policy_config
 from offline.project_config import is_encrypted
 from offline.schema_check import Schemas, load_schemas
 from offline.schema_source import FetchPolicy, default_cache_dir, refuse_mirror
+from offline.stack_config import PROJECT_NAME, PROJECT_ROOT, stack_config, stack_file
 
 SSH_KEY_CONFIG = f"{PROJECT_NAME}:sshPrivateKey"
 MACVTAP_CONFIG = f"{PROJECT_NAME}:macvtap"

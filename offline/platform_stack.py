@@ -17,7 +17,8 @@ from typing import Any
 
 import pulumi
 
-from offline.engine import PROJECT_NAME, PROJECT_ROOT, StackConfigError, record_stack, stack_config, stack_file
+from offline.engine import record_stack
+from offline.stack_config import PROJECT_NAME, PROJECT_ROOT, StackConfigError, stack_config, stack_file
 
 ROLE_CONFIG = f"{PROJECT_NAME}:role"
 PLATFORM_STACK_CONFIG = f"{PROJECT_NAME}:platformStack"

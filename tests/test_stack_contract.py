@@ -41,8 +41,9 @@ import pytest
 import yaml
 
 from components.config import KNOWN_KEYS, NAMESPACE, parse_stack_config
-from offline.engine import PROJECT_ROOT, StackConfigError, load_stack_config, record_stack
+from offline.engine import PROJECT_ROOT, StackConfigError, record_stack
 from offline.project_config import is_encrypted, load_project, project_file, read_project, stack_problems
+from offline.stack_config import load_stack_config
 from tests.shipped import shipped_stack_files
 
 # Walking the repository skips what is not ours or not committed.

@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from components.config import ConfigError, parse_stack_config
-from offline.engine import PROJECT_ROOT, StackFileUnusableError, load_stack_config, stack_config
+from offline.stack_config import PROJECT_ROOT, StackFileUnusableError, load_stack_config, stack_config
 from offline.stack_file import StackFileError, read_stack_file
 
 PULUMI_CLI = os.environ.get("PULUMI_CLI", "")
