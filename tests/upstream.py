@@ -12,7 +12,9 @@ and the command that gets it.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,10 +114,14 @@ def required(artifact: Artifact, version: str) -> UpstreamFile:
         pytest.skip(str(error))
 
 
+def _shared_schemas_complete() -> bool:
+    return (SHARED_SCHEMAS / SHARED_COPIES[SWAGGER].name).is_file() and any(SHARED_SCHEMAS.glob("*.yaml"))
+
+
 def schema_directory(workdir: Path) -> Path:
     """A ``--schemas`` directory with KubeVirt's swagger and the NAD CRD: ../shared/schemas, or
     ``workdir`` holding links to the two upstream files. Raises UpstreamUnavailableError."""
-    if (SHARED_SCHEMAS / SHARED_COPIES[SWAGGER].name).is_file() and any(SHARED_SCHEMAS.glob("*.yaml")):
+    if _shared_schemas_complete():
         return SHARED_SCHEMAS
     workdir.mkdir(parents=True, exist_ok=True)
     for artifact, version in (SWAGGER, MULTUS):
@@ -128,13 +134,15 @@ def schema_directory(workdir: Path) -> Path:
 
 @functools.cache
 def _links_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="kvm-in-a-pod-upstream-schemas-"))
+    links = Path(tempfile.mkdtemp(prefix="kvm-in-a-pod-upstream-schemas-"))
+    atexit.register(shutil.rmtree, links, ignore_errors=True)  # two symlinks; gone with the test run
+    return links
 
 
 def schemas_or_skip() -> str:
     """``schema_directory`` for ``--schemas``, or skip the test saying what is missing and how to get it."""
     try:
-        return str(schema_directory(_links_dir()))
+        return str(SHARED_SCHEMAS if _shared_schemas_complete() else schema_directory(_links_dir()))
     except UpstreamUnavailableError as error:
         pytest.skip(str(error))
 
