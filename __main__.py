@@ -40,5 +40,7 @@ else:
             resource_names=export.resource_names,
             platform=[*platform.vm_prerequisites, *vm_namespace],
             nad_prerequisites=[*platform.nad_prerequisites, *vm_namespace],
+            namespace_prerequisites=vm_namespace,
+            console_password=config.console_password,
         )
         pulumi.export("vms", vms)

@@ -4,8 +4,10 @@
 ``tests/e2e/project.py`` (a project copy with its own PULUMI_HOME, a local file backend and the
 providers ``tests/e2e/tools.py`` finds), so no cluster is needed: the stack config sets
 ``kubernetes:renderYamlToDirectory`` and the kubernetes provider writes manifests instead of
-calling an API server. It skips, saying what is missing, without the tools (KVM_E2E_TOOLS /
-KVM_E2E_BIN, PATH) or the workspace's ``../shared`` (the Multus release manifest).
+calling an API server. It finds the tools where ``make e2e`` does (``tests/e2e/tools.py``: KVM_E2E_BIN,
+KVM_E2E_TOOLS, the bin directory ``e2e/build-tools.sh`` builds into, PATH, the plugin directory) and
+upstream's Multus manifest where the offline plan does (its cache, or a download; ``../shared`` when
+present). Without them it prints SKIPPED with what is missing and exits 3: a skip is never an exit 0.
 
 The KubeVirt operator manifest is the e2e suite's stand-in with schema-less CRDs
 (``kubevirt_operator_manifest``): with the CRD schemas built from KubeVirt's full swagger, it
@@ -54,13 +56,14 @@ import yaml
 
 from benchmarks.run import machine, write_results
 from offline.engine import record_stack
+from tests import upstream
 from tests.e2e.kubevirt_fixture import operator_manifest
 from tests.e2e.project import Project
 from tests.e2e.tools import REPO_ROOT, MissingToolsError, Toolchain, find_toolchain
 
 NS = "kvm-in-a-pod:"
-SHARED = REPO_ROOT.parent / "shared"
-MULTUS_MANIFEST = SHARED / "fixtures" / "multus-daemonset-thick-v4.3.0.yml"
+# A run that could not start: not a result, and not a silent success either.
+EXIT_SKIPPED = 3
 # The KubeVirt objects the program's operator manifest must bring: its namespace and the CRDs of
 # the kinds it registers (the operator Deployment is left out: nothing runs in render mode).
 ENGINE_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes", "pulumi-resource-command")
@@ -204,7 +207,7 @@ class Bench:
         fixtures = project.root / "bench-fixtures"
         fixtures.mkdir()
         (fixtures / "kubevirt-operator.yaml").write_text(kubevirt_operator_manifest())
-        shutil.copy(MULTUS_MANIFEST, fixtures / "multus-daemonset-thick.yml")
+        shutil.copy(upstream.upstream_file(*upstream.MULTUS).path, fixtures / "multus-daemonset-thick.yml")
         floor_root = project.root / FLOOR_DIR
         (floor_root / "recordings").mkdir(parents=True)
         (floor_root / "Pulumi.yaml").write_text(FLOOR_PULUMI_YAML)
@@ -398,7 +401,11 @@ def load_results(path: Path) -> list[CellResult]:
 
 
 def preconditions() -> tuple[Toolchain | None, list[str]]:
-    problems = [f"missing {path} (the workspace's shared/ directory)" for path in (MULTUS_MANIFEST,) if not path.is_file()]
+    try:
+        upstream.upstream_file(*upstream.MULTUS)
+        problems = []
+    except upstream.UpstreamUnavailableError as error:
+        problems = [f"upstream file: {error}"]
     try:
         return find_toolchain(ENGINE_TOOLS), problems
     except MissingToolsError as error:
@@ -418,8 +425,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tools, problems = preconditions()
     if tools is None or problems:
-        print("make bench-engine: skipped, the real engine cannot run here:\n" + "\n".join(problems), file=sys.stderr)
-        return 0
+        print(
+            "make bench-engine: SKIPPED, nothing was measured; the real engine cannot run here:\n" + "\n".join(problems),
+            file=sys.stderr,
+        )
+        return EXIT_SKIPPED
     cells, skipped = matrix(args.sizes, args.full)
     cells = [c for c in cells if c.layout in args.layouts and ("kept" if c.checkpoints else "skipped") in args.checkpoints]
     started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")

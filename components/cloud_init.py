@@ -47,11 +47,17 @@ def _key(name: str) -> str:
     return name if _PLAIN_KEY.match(name) and name not in _RESOLVED_WORDS else quoted(name)
 
 
-def user_data(ssh_authorized_keys: Sequence[str]) -> str:
-    """``#cloud-config`` with the authorized keys of the VM's default user."""
+def user_data(ssh_authorized_keys: Sequence[str], console_password: str | None = None) -> str:
+    """``#cloud-config`` with the authorized keys of the VM's default user, and its console password when given.
+
+    The password is cloud-init's ``password`` (the default user's, module cc_set_passwords), not
+    expired (``chpasswd.expire: false``), and for the console only: ``ssh_pwauth: false`` keeps
+    SSH to keys.
+    """
+    password = f"password: {quoted(console_password)}\nchpasswd:\n  expire: false\nssh_pwauth: false\n" if console_password else ""
     if not ssh_authorized_keys:
-        return USER_DATA_HEADER + "ssh_authorized_keys: []\n"
-    return USER_DATA_HEADER + "ssh_authorized_keys:\n" + "".join(f"- {quoted(key)}\n" for key in ssh_authorized_keys)
+        return USER_DATA_HEADER + password + "ssh_authorized_keys: []\n"
+    return USER_DATA_HEADER + password + "ssh_authorized_keys:\n" + "".join(f"- {quoted(key)}\n" for key in ssh_authorized_keys)
 
 
 def network_data(macs_by_interface: Mapping[str, str]) -> str:

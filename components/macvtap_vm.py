@@ -119,7 +119,32 @@ def cloud_init_network_data(pod_mac: str, attachments: Sequence[PlannedAttachmen
     return cloud_init.network_data({POD_INTERFACE: pod_mac, **{planned.interface: planned.mac for planned in attachments}})
 
 
-def vmi_spec(stack: str, vm: VM) -> dict[str, Any]:
+def cloud_init_secret_name(vm: VM) -> str:
+    """The Secret that holds a VM's user data when it carries the console password."""
+    return f"{vm.name}-cloud-init"
+
+
+def cloud_init_source(vm: VM, network_data: str, user_data_secret: str | None) -> dict[str, Any]:
+    """The cloudInitNoCloud volume: the user data inline, or (it holds a password) from ``user_data_secret``.
+
+    KubeVirt reads a secretRef Secret's ``userdata`` key and keeps inline networkData
+    (pkg/cloud-init/cloud-init.go, resolveNoCloudSecrets), so the MACs stay readable in the spec.
+    """
+    if user_data_secret is None:
+        return {"userData": cloud_init_user_data(vm), "networkData": network_data}
+    return {"secretRef": {"name": user_data_secret}, "networkData": network_data}
+
+
+def cloud_init_secret_manifest(vm: VM, namespace: str, user_data: Any) -> dict[str, Any]:
+    """The Secret (core/v1) with a VM's user data under ``userdata``; ``user_data`` a secret Output."""
+    return {
+        "metadata": {"name": cloud_init_secret_name(vm), "namespace": namespace, "labels": vm_labels(vm)},
+        "type": "Opaque",
+        "string_data": {"userdata": user_data},
+    }
+
+
+def vmi_spec(stack: str, vm: VM, user_data_secret: str | None = None) -> dict[str, Any]:
     """The VMI spec for ``vm``: a VMI's ``spec``, a VirtualMachine's ``spec.template.spec``."""
     attachments = plan_attachments(stack, vm)
     pod_mac = derive_mac(stack, vm.name, POD_INTERFACE)
@@ -150,10 +175,7 @@ def vmi_spec(stack: str, vm: VM) -> dict[str, Any]:
             {"name": "containerdisk", "containerDisk": {"image": vm.image}},
             {
                 "name": "cloudinitdisk",
-                "cloudInitNoCloud": {
-                    "userData": cloud_init_user_data(vm),
-                    "networkData": cloud_init_network_data(pod_mac, attachments),
-                },
+                "cloudInitNoCloud": cloud_init_source(vm, cloud_init_network_data(pod_mac, attachments), user_data_secret),
             },
         ],
     }
@@ -168,7 +190,7 @@ def _wait_until_ready(vm: VM) -> dict[str, str]:
     return {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": str(vm.ready_timeout_seconds)}
 
 
-def vmi_manifest(stack: str, vm: VM, namespace: str, nad_configs: Mapping[str, str]) -> dict[str, Any]:
+def vmi_manifest(stack: str, vm: VM, namespace: str, nad_configs: Mapping[str, str], user_data_secret: str | None = None) -> dict[str, Any]:
     """The VirtualMachineInstance (kubevirt.io/v1) for ``vm``; ``nad_configs`` maps its NADs to their configs."""
     return {
         "metadata": {
@@ -177,11 +199,13 @@ def vmi_manifest(stack: str, vm: VM, namespace: str, nad_configs: Mapping[str, s
             "labels": vm_labels(vm),
             "annotations": {**_wait_until_ready(vm), NAD_DIGEST_ANNOTATION: nad_configs_digest(nad_configs)},
         },
-        "spec": vmi_spec(stack, vm),
+        "spec": vmi_spec(stack, vm, user_data_secret),
     }
 
 
-def virtual_machine_manifest(stack: str, vm: VM, namespace: str, nad_configs: Mapping[str, str]) -> dict[str, Any]:
+def virtual_machine_manifest(
+    stack: str, vm: VM, namespace: str, nad_configs: Mapping[str, str], user_data_secret: str | None = None
+) -> dict[str, Any]:
     """The VirtualMachine (kubevirt.io/v1) for ``vm``: the same VMI spec, as its template."""
     run_strategy = vm.effective_run_strategy
     return {
@@ -196,13 +220,16 @@ def virtual_machine_manifest(stack: str, vm: VM, namespace: str, nad_configs: Ma
             "runStrategy": run_strategy,
             "template": {
                 "metadata": {"labels": vm_labels(vm), "annotations": {NAD_DIGEST_ANNOTATION: nad_configs_digest(nad_configs)}},
-                "spec": vmi_spec(stack, vm),
+                "spec": vmi_spec(stack, vm, user_data_secret),
             },
         },
     }
 
 
-def vm_outputs(vm: VM, namespace: str, macs: Mapping[str, str]) -> dict[str, Any]:
+CONSOLE_LOGIN = "the image's default user (fedora for the default image), password kvm-in-a-pod:consolePassword"
+
+
+def vm_outputs(vm: VM, namespace: str, macs: Mapping[str, str], *, console_login: bool = False) -> dict[str, Any]:
     """What a user needs per VM: where it is, its MACs and NADs, and the virtctl commands that apply."""
 
     def virtctl(action: str) -> str:
@@ -214,6 +241,7 @@ def vm_outputs(vm: VM, namespace: str, macs: Mapping[str, str]) -> dict[str, Any
         "macs": dict(macs),
         "nads": nads_used_by(vm),
         "console": virtctl("console"),
+        **({"consoleLogin": CONSOLE_LOGIN} if console_login else {}),
     }
     if vm.kind == "VirtualMachineInstance":
         outputs["onChange"] = "a spec or NAD change replaces the VMI: pulumi up deletes it, then creates it (the guest reboots)"
@@ -240,12 +268,17 @@ class MacvtapVMArgs:
     platform: Sequence[pulumi.Resource] = field(default_factory=tuple)
     # The provider a VMI is registered with (components/vmi_provider.py); None: the default.
     vmi_provider: pulumi.ProviderResource | None = None
+    # The default user's console password (a secret Output), or None; it goes into a Secret.
+    console_password: pulumi.Output[str] | None = None
+    # What a Secret in the VM namespace waits for: the namespace, when the stack creates it.
+    namespace_prerequisites: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class MacvtapVM(pulumi.ComponentResource):
     """One VM: its VirtualMachineInstance or VirtualMachine, waiting for exactly the NADs it uses."""
 
     vm_object: k8s.apiextensions.CustomResource
+    cloud_init_secret: k8s.core.v1.Secret | None
     outputs: dict[str, Any]
 
     def __init__(self, name: str, args: MacvtapVMArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -255,8 +288,28 @@ class MacvtapVM(pulumi.ComponentResource):
         nad_configs = {nad: args.nad_configs[nad] for nad in used}
         # `depends_on` given to this component would not reach the VM object: put it here.
         depends_on = [*(args.nads[nad] for nad in used), *args.platform]
+        self.cloud_init_secret = None
+        secret_name = None
+        if args.console_password is not None:
+            # The password stays out of the VM spec (readable by anyone who may read VMs) and out of
+            # state in plain text: a Secret's data is kept secret by the provider, and the value is a
+            # secret Output besides.
+            secret_name = cloud_init_secret_name(vm)
+            with_password: pulumi.Output[str] = args.console_password.apply(
+                lambda password: cloud_init.user_data(vm.ssh_authorized_keys, password)
+            )
+            user_data: pulumi.Output[str] = pulumi.Output.secret(with_password)
+            secret = cloud_init_secret_manifest(vm, args.namespace, user_data)
+            self.cloud_init_secret = k8s.core.v1.Secret(
+                f"{name}-cloud-init",
+                metadata=secret["metadata"],
+                type=secret["type"],
+                string_data=secret["string_data"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.namespace_prerequisites)),
+            )
+            depends_on.append(self.cloud_init_secret)
         if vm.kind == "VirtualMachineInstance":
-            manifest = vmi_manifest(args.stack, vm, args.namespace, nad_configs)
+            manifest = vmi_manifest(args.stack, vm, args.namespace, nad_configs, secret_name)
             # The name is fixed, so the old VMI must go before the new one can be created.
             options = pulumi.ResourceOptions(
                 parent=self,
@@ -267,7 +320,7 @@ class MacvtapVM(pulumi.ComponentResource):
             )
             suffix = "vmi"
         else:
-            manifest = virtual_machine_manifest(args.stack, vm, args.namespace, nad_configs)
+            manifest = virtual_machine_manifest(args.stack, vm, args.namespace, nad_configs, secret_name)
             # The template is mutable: changes are updates, applied by KubeVirt at the next restart.
             options = pulumi.ResourceOptions(parent=self, depends_on=depends_on, delete_before_replace=True)
             suffix = "vm"
@@ -280,7 +333,7 @@ class MacvtapVM(pulumi.ComponentResource):
             opts=options,
         )
         macs = {planned.interface: planned.mac for planned in plan_attachments(args.stack, vm)}
-        self.outputs = vm_outputs(vm, args.namespace, macs)
+        self.outputs = vm_outputs(vm, args.namespace, macs, console_login=secret_name is not None)
         # Registered empty: the details reach the user through the stack's `vms` output, and a copy
         # in every component's state is rewritten into each checkpoint (BENCHMARKS.md, state per VM).
         self.register_outputs({})

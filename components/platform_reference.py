@@ -48,6 +48,8 @@ def deploy_vms_on_platform_stack(config: VmStackConfig) -> pulumi.Output[dict[st
             resource_names=platform.resource_names,
             platform=[reference, *vm_namespace],
             nad_prerequisites=[reference, *vm_namespace],
+            namespace_prerequisites=vm_namespace,
+            console_password=config.console_password,
         )
 
     return reference.get_output(EXPORT_NAME).apply(register)

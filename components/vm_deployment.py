@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
+from pydantic import SecretStr
 
 from components.config import VM
 from components.macvtap_networks import MacvtapNetworks, MacvtapNetworksArgs
@@ -24,13 +25,16 @@ def deploy_vms(
     resource_names: Mapping[str, str],
     platform: Sequence[pulumi.Resource],
     nad_prerequisites: Sequence[pulumi.Resource],
+    namespace_prerequisites: Sequence[pulumi.Resource] = (),
+    console_password: SecretStr | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Register the VMs and return the ``vms`` stack output (VM name -> details).
 
     ``resource_names`` maps each network to the device plugin resource the platform advertises;
     ``platform`` is what every VM object waits for (the KubeVirt CR, the device plugin, node
     installs, or the platform's StackReference); ``nad_prerequisites`` what the NADs wait for
-    (Multus, which brings their CRD).
+    (Multus, which brings their CRD); ``namespace_prerequisites`` what a Secret in the VM namespace
+    waits for. With ``console_password``, each VM's user data (holding it) goes into a Secret.
     """
     if not vms:
         return {}
@@ -40,6 +44,7 @@ def deploy_vms(
     )
     # VMIs go through a client-side-apply provider so that a replacement previews (vmi_provider.py).
     provider = vmi_provider() if any(vm.kind == "VirtualMachineInstance" for vm in vms) else None
+    password = None if console_password is None else pulumi.Output.secret(console_password.get_secret_value())
     outputs: dict[str, dict[str, Any]] = {}
     for vm in vms:
         component = MacvtapVM(
@@ -52,6 +57,8 @@ def deploy_vms(
                 nad_configs=networks.configs,
                 platform=platform,
                 vmi_provider=provider,
+                console_password=password,
+                namespace_prerequisites=namespace_prerequisites,
             ),
         )
         outputs[vm.name] = component.outputs

@@ -11,10 +11,12 @@
 #
 # The Python language host, the command provider and the macvtap CNI are NOT built here: the
 # proxy does not serve them. A user gets them with the Pulumi CLI and `pulumi plugin install`
-# (see tests/e2e/README.md); the suite finds them on PATH, in the CLI's plugin directory, or in
+# (see e2e/README.md); the suite finds them on PATH, in the CLI's plugin directory, or in
 # the directory named by KVM_E2E_BIN.
 #
 # Usage: BIN=$(e2e/build-tools.sh | tail -n 1)
+#        e2e/build-tools.sh --print-bin    (the bin dir for this key, nothing built; tests/e2e/tools.py
+#                                           computes the same path to find the tools)
 # stdout: one summary line per tool (build time, size), then the bin dir as the LAST line.
 # stderr: progress. Build logs: <key>/logs/<tool>.log. A tool whose binary exists is skipped;
 # binaries are built to a temp name and mv'ed into place. Exits non-zero if any tool fails.
@@ -28,17 +30,22 @@ VERSIONS="${HERE}/versions.env"
 # shellcheck source=versions.env source-path=SCRIPTDIR
 source "${VERSIONS}"
 
-if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
-	export PATH="/usr/local/go/bin:${PATH}"
-fi
-command -v go >/dev/null 2>&1 || { echo "build-tools: go not found" >&2; exit 1; }
-
-# Cache key: versions.env and this script (a change to either gives a new bin dir).
-KEY="$(cat "${VERSIONS}" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)"
+# Cache key: versions.env and this script, comment lines left out (a change to either gives a new
+# bin dir; a comment does not). tests/e2e/tools.py (build_cache_bin) computes the same key.
+KEY="$(cat "${VERSIONS}" "${BASH_SOURCE[0]}" | grep -v '^[[:space:]]*#' | sha256sum | cut -c1-16)"
 TOOLS_ROOT="${KVM_E2E_TOOLS_DIR:-${HOME}/.cache/kvm-in-a-pod/e2e-tools}"
 OUT="${TOOLS_ROOT}/${KEY}"
 BIN="${OUT}/bin"
 LOGS="${OUT}/logs"
+if [[ "${1:-}" == "--print-bin" ]]; then
+	echo "${BIN}"
+	exit 0
+fi
+
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+	export PATH="/usr/local/go/bin:${PATH}"
+fi
+command -v go >/dev/null 2>&1 || { echo "build-tools: go not found" >&2; exit 1; }
 mkdir -p "${BIN}" "${LOGS}"
 cp "${VERSIONS}" "${OUT}/versions.env"
 

@@ -9,23 +9,24 @@ to record every ``RegisterResource`` request as the real engine would receive it
 from __future__ import annotations
 
 import asyncio
-import json
 import runpy
 import sys
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, _resolve_callbacks
 
-from offline.project_config import is_encrypted, load_project, stack_problems, with_project_defaults
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PROJECT_NAME = "kvm-in-a-pod"
+# Re-exported: the recording engine is where the rest of the code takes the project's place from.
+from offline.stack_config import PROJECT_NAME as PROJECT_NAME
+from offline.stack_config import PROJECT_ROOT as PROJECT_ROOT
+from offline.stack_config import StackConfigError as StackConfigError
+from offline.stack_config import load_stack_config
+from offline.stack_config import stack_file as stack_file
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
@@ -211,58 +212,6 @@ class RecordingMonitor(MockMonitor):
         return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
-def stack_file(stack: str, project_dir: Path = PROJECT_ROOT) -> Path:
-    return project_dir / f"Pulumi.{stack}.yaml"
-
-
-class StackConfigError(Exception):
-    """A stack config the Pulumi CLI would refuse before starting the program, or one the
-    engine cannot read (an encrypted value it was not given)."""
-
-
-def load_stack_config(
-    stack: str,
-    project_dir: Path = PROJECT_ROOT,
-    secret_values: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> tuple[dict[str, str], list[str]]:
-    """Read ``Pulumi.<stack>.yaml`` into the runtime's config form: ``key -> string``.
-
-    As the CLI does before it starts the program (``offline.project_config``): the stack's
-    values (with ``overrides``, as ``pulumi config set`` would leave them; ``None`` removes a
-    key) are checked against ``Pulumi.yaml``'s ``config:`` block, whose defaults then fill
-    the keys the stack does not set. Structured values become JSON strings, as the CLI passes
-    them to the program. An encrypted value (``secure:``, also inside a list or map) cannot be
-    decrypted without the CLI, so its plain value must come from ``secret_values``; keys given
-    there are marked secret whether or not the file names them.
-    """
-    path = stack_file(stack, project_dir)
-    if not path.exists():
-        raise FileNotFoundError(f"no stack file {path.name} in {project_dir}")
-    document = yaml.safe_load(path.read_text()) or {}
-    raw: dict[str, Any] = dict(document.get("config") or {})
-    for key, value in (overrides or {}).items():
-        if value is None:
-            raw.pop(key, None)
-        else:
-            raw[key] = value
-    project = load_project(project_dir)
-    problems = [*project.problems, *stack_problems(project, stack, raw)]
-    if problems:
-        raise StackConfigError("validating stack config: " + "; ".join(problems))
-    secret_values = dict(secret_values or {})
-    config: dict[str, str] = {}
-    for key, value in with_project_defaults(project, raw).items():
-        if is_encrypted(value):
-            if key not in secret_values:
-                raise StackConfigError(f"{key} is encrypted in {path.name} and cannot be decrypted without the Pulumi CLI; pass its value")
-            continue
-        config[key] = value if isinstance(value, str) else json.dumps(value)
-    for key, value in secret_values.items():
-        config[key] = value
-    return config, sorted(secret_values)
-
-
 def record_program(
     config: Mapping[str, str],
     secret_keys: list[str] | tuple[str, ...] = (),
@@ -304,6 +253,14 @@ def record_callable(
     recording = into if into is not None else Recording(stack=stack)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # The SDK calls the monitor from the loop's default executor, and MockMonitor's methods call
+    # pulumi.runtime.sync_await._ensure_event_loop() there, which gives each worker thread a loop
+    # of its own and never closes it. Collected later in one cycle with its self-pipe socket, such
+    # a loop printed "Exception ignored in BaseEventLoop.__del__ ... Invalid file descriptor: -1"
+    # (a PytestUnraisableExceptionWarning in make test). So the workers get loops made, and closed, here.
+    worker_loops: list[asyncio.AbstractEventLoop] = []
+    executor = ThreadPoolExecutor(thread_name_prefix="recording", initializer=_give_worker_a_loop, initargs=(worker_loops,))
+    loop.set_default_executor(executor)
     try:
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
         mocks = _EchoMocks(stack_outputs)
@@ -329,8 +286,18 @@ def record_callable(
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+        executor.shutdown(wait=True)
+        for worker_loop in worker_loops:
+            worker_loop.close()
         pulumi.runtime.set_all_config({}, [])
     return recording
+
+
+def _give_worker_a_loop(loops: list[asyncio.AbstractEventLoop]) -> None:
+    """Executor initializer: the worker thread's event loop, kept so that the recording closes it."""
+    worker_loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(worker_loop)
+    loops.append(worker_loop)
 
 
 def _not_again(failure: BaseException) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:

@@ -3,7 +3,7 @@
 Usage (``make plan`` runs it for STACK=dev)::
 
     python -m offline.plan STACK --out DIR [--schemas DIR | --offline | --mirror URL] [--policy-config FILE]
-        [--set KEY=JSON ...] [--platform-set KEY=JSON ...]
+        [--set KEY=JSON ...] [--platform-set KEY=JSON ...] [--strict]
 
 Runs the real ``__main__.py`` with the real ``Pulumi.<STACK>.yaml`` under the recording engine
 (``offline.engine``), then wipes DIR and writes:
@@ -20,76 +20,54 @@ Runs the real ``__main__.py`` with the real ``Pulumi.<STACK>.yaml`` under the re
   the user's cache, else a download; ``--offline`` never downloads, ``--mirror`` replaces the
   upstream host);
 - ``policy-report.txt|json``: the policy pack under ``policies/config/<STACK>.json``
-  (or ``--policy-config``).
+  (or ``--policy-config``); a stack without that file runs the pack with its defaults.
 
 ``--set KEY=JSON`` replaces a config key (``--set 'kvm-in-a-pod:macvtap={...}'``); ``null``
 removes it. A stack with role vms reads its platform through a StackReference: the platform stack
 it names is recorded first, from its own stack file in this project, and its exports are what the
 reference reads (``offline.platform_stack``); ``--platform-set`` replaces keys of that stack's config.
-A secret the stack file cannot give (an encrypted ``secure:`` value, or
-``kvm-in-a-pod:sshPrivateKey`` when ssh mode needs it and the file does not hold it) is
-replaced by a placeholder, and every secret is written as ``[secret]``; a final scan of every
-written file fails the run if one still appears.
+A secret the stack file cannot give, and an ssh-mode CNI binary the working tree lacks, are
+planned with stand-ins (``offline.plan_inputs``), each said on stdout; every secret is written
+as ``[secret]``, and a final scan of every written file fails the run if one still appears. The
+summary (``offline.plan_summary``) ends with what could not be validated and how to fix that.
 
-Exit status: 0 clean; 1 a schema error or a mandatory policy violation (named on stderr);
-2 a usage or config error (a config error prints the Pulumi CLI's config-check message or the
-program's RunError message, as ``pulumi up``).
+Exit status: 0 clean; 1 a schema error or a mandatory policy violation (named on stderr), or,
+with ``--strict``, any object not validated; 2 a usage, file or config error, one line (a config
+error prints the Pulumi CLI's config-check message or the program's RunError message, as
+``pulumi up``).
 The files are byte-identical across runs; only stdout shows the time taken.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
+import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 
 from offline import remote_manifest, render
-from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, StackConfigError, record_stack, stack_file
-from offline.platform_stack import PlatformStackError, ResolvedPlatform, resolve_platform
-from offline.policy_run import POLICY_CONFIG_DIR, PolicyReport, reconcile_config, run_policies
-from offline.project_config import is_encrypted
-from offline.schema_check import SchemaError, SchemaLoadError, Schemas, load_schemas, validate_object
-from offline.schema_source import (
-    UPSTREAM_HOSTS,
-    FetchPolicy,
-    Obtained,
-    Upstream,
-    default_cache_dir,
-    refuse_mirror,
-    schemas_by_version,
-    upstream_versions,
-)
+from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, StackConfigError, record_stack
+from offline.plan_inputs import MARKER, PlaceholderBinary, PlanInputs, UsageError, read_inputs
+from offline.plan_summary import summary
+from offline.platform_stack import PlatformStackError
+from offline.policy_run import PolicyReport, reconcile_config, run_policies
+from offline.schema_check import SchemaError, SchemaLoadError, Schemas, validate_object
+from offline.schema_source import UPSTREAM_HOSTS, Obtained, Upstream, schemas_by_version, upstream_versions
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-SSH_KEY_CONFIG = f"{PROJECT_NAME}:sshPrivateKey"
-MACVTAP_CONFIG = f"{PROJECT_NAME}:macvtap"
 NODES_CONFIG = f"{PROJECT_NAME}:nodes"
-# Stands in for the SSH private key when the stack file cannot give it. Shaped like a key so
-# that the program's config check accepts it; never written anywhere (the final scan checks).
-PLACEHOLDER_SSH_KEY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\nkvm-in-a-pod-offline-plan-placeholder-not-a-key\n-----END OPENSSH PRIVATE KEY-----\n"
-)
-PLACEHOLDER_SECRET = "kvm-in-a-pod-offline-plan-placeholder-secret"
-# Written into DIR so that a later run only ever wipes a directory a plan wrote.
-MARKER = ".offline-plan"
-VM_KINDS = ("VirtualMachineInstance", "VirtualMachine")
 # Secret fragments shorter than this are not searched for (too many false matches).
 MIN_SECRET_FRAGMENT = 8
-
-
-class UsageError(Exception):
-    """Bad arguments or inputs: exit 2 with the message."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,20 +76,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage error (or --help)
         return int(exit_.code or 0)
-    try:
-        inputs = _read_inputs(args)
-    except (UsageError, SchemaLoadError, PlatformStackError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        stack_outputs = {inputs.platform.reference: inputs.platform.outputs} if inputs.platform else None
-        recording = record_stack(
-            args.stack, config_overrides=inputs.overrides, secret_values=inputs.secret_values, stack_outputs=stack_outputs
-        )
-    except (pulumi.RunError, StackConfigError) as error:
-        # As `pulumi up` shows it (the CLI's own config check, or the program's): the message, no stack trace.
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    with tempfile.TemporaryDirectory(prefix="kvm-in-a-pod-plan-") as scratch:
+        try:
+            inputs = read_inputs(args, Path(scratch))
+        except (UsageError, SchemaLoadError, PlatformStackError, StackConfigError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            stack_outputs = {inputs.platform.reference: inputs.platform.outputs} if inputs.platform else None
+            recording = record_stack(
+                args.stack, config_overrides=inputs.overrides, secret_values=inputs.secret_values, stack_outputs=stack_outputs
+            )
+        except (pulumi.RunError, StackConfigError) as error:
+            # As `pulumi up` shows it (the CLI's own config check, or the program's): the message, no stack trace.
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    recording = shown_as_configured(recording, inputs.binaries)
     plan = build_plan(args.stack, recording, inputs)
     out: Path = args.out
     _write(out, plan.files)
@@ -121,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: a secret value appeared in {', '.join(leaked)}; removed {out}. This is a bug in offline.plan.", file=sys.stderr)
         return EXIT_FAILED
     print(summary(args.stack, out, recording, inputs, plan, time.monotonic() - started))
-    failures = plan.failures()
+    failures = plan.failures(strict=args.strict)
     for line in failures:
         print(line, file=sys.stderr)
     return EXIT_FAILED if failures else 0
@@ -141,89 +121,29 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--platform-set", action="append", default=[], metavar="KEY=JSON", help="role vms: replace a key of the platform stack's config"
     )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when any object could not be validated (make plan STRICT=1)")
     return parser
 
 
-@dataclass(frozen=True)
-class PlanInputs:
-    overrides: dict[str, Any]  # config key -> value (None removes the key)
-    secret_values: dict[str, str]  # placeholders for secrets the stack file cannot give
-    config: dict[str, Any]  # the effective plain config, keys as in the stack file
-    policy_config: dict[str, Any]
-    policy_source: str
-    local_schemas: Schemas | None  # from --schemas; None: upstream's by version
-    fetch: FetchPolicy
-    platform: ResolvedPlatform | None  # role vms: the recorded platform stack its StackReference reads
+def shown_as_configured(recording: Recording, binaries: Sequence[PlaceholderBinary]) -> Recording:
+    """The recording with each stand-in binary's path shown as the config names it (``build/macvtap``)."""
+    if not binaries:
+        return recording
+    paths = {str(binary.stand_in): binary.configured for binary in binaries}
 
+    def shown(value: Any) -> Any:
+        if isinstance(value, str):
+            for stand_in, configured in paths.items():
+                value = value.replace(stand_in, configured)
+            return value
+        if isinstance(value, dict):
+            return {key: shown(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [shown(item) for item in value]
+        return value
 
-def _read_inputs(args: argparse.Namespace) -> PlanInputs:
-    overrides = parse_overrides(args.set)
-    path = stack_file(args.stack)
-    if not path.is_file():
-        raise UsageError(f"no stack file {path.name} in {PROJECT_ROOT}")
-    file_config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
-    config = {key: value for key, value in {**file_config, **overrides}.items() if value is not None}
-    if args.policy_config is None:
-        policy_path, policy_source = POLICY_CONFIG_DIR / f"{args.stack}.json", f"policies/config/{args.stack}.json"
-    else:
-        policy_path, policy_source = args.policy_config, str(args.policy_config)
-    try:
-        policy_config = json.loads(policy_path.read_text(encoding="utf-8"))
-        reconcile_config(policy_config)
-    except (OSError, ValueError, TypeError, AttributeError) as error:
-        raise UsageError(f"policy config {policy_source}: {error}") from None
-    _check_out(args.out)
-    mirror_problem = None if args.mirror is None else refuse_mirror(args.mirror)
-    if mirror_problem:
-        raise UsageError(f"--mirror: {mirror_problem}")
-    return PlanInputs(
-        overrides=overrides,
-        secret_values=placeholder_secrets(config),
-        config=config,
-        policy_config=policy_config,
-        policy_source=policy_source,
-        local_schemas=None if args.schemas is None else load_schemas(args.schemas),
-        fetch=FetchPolicy(default_cache_dir(), offline=args.offline, mirror=args.mirror),
-        platform=resolve_platform(
-            args.stack, config, platform_overrides=parse_overrides(args.platform_set), secret_values_for=placeholder_secrets
-        ),
-    )
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``KEY=JSON`` items as ``{key: value}``; keys are full config keys (``kvm-in-a-pod:vms``)."""
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, separator, text = item.partition("=")
-        if not separator or ":" not in key:
-            raise UsageError(f"--set {item!r}: expected KEY=JSON with a full config key, e.g. {MACVTAP_CONFIG}='{{...}}'")
-        try:
-            overrides[key] = json.loads(text)
-        except ValueError as error:
-            raise UsageError(f"--set {key}: the value is not JSON ({error}); quote strings: {key}='\"text\"'") from None
-    return overrides
-
-
-def placeholder_secrets(config: Mapping[str, Any]) -> dict[str, str]:
-    """Placeholders for the secrets the stack file cannot give without the CLI.
-
-    Every encrypted (``secure:``) value gets one, and so does the SSH key when ssh mode needs
-    it and the file does not hold it (it is set with ``pulumi config set --secret``). The SSH
-    key's is shaped like a key; any other is run through the program as the secret it is, so
-    the plan ends as ``pulumi up`` would (the program refuses a secret it would write in plain
-    text), never in a traceback.
-    """
-    placeholders = {key: PLACEHOLDER_SECRET for key, value in sorted(config.items()) if is_encrypted(value)}
-    macvtap = config.get(MACVTAP_CONFIG)
-    ssh_mode = isinstance(macvtap, dict) and macvtap.get("cniInstall") == "ssh"
-    if SSH_KEY_CONFIG in placeholders or (ssh_mode and SSH_KEY_CONFIG not in config):
-        placeholders[SSH_KEY_CONFIG] = PLACEHOLDER_SSH_KEY
-    return placeholders
-
-
-def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
-        raise UsageError(f"refusing to replace {out}: it is not a plan directory (no {MARKER} in it); choose another --out")
+    resources = [dataclasses.replace(resource, inputs=shown(dict(resource.inputs))) for resource in recording.resources]
+    return dataclasses.replace(recording, resources=resources, outputs=shown(recording.outputs))
 
 
 def _write(out: Path, files: Mapping[str, str]) -> None:
@@ -265,7 +185,8 @@ class Plan:
     transform_notes: dict[str, list[render.TransformNote]]  # manifest file -> notes
     upstream: list[Obtained]  # the upstream files the plan asked for, in order
 
-    def failures(self) -> list[str]:
+    def failures(self, *, strict: bool = False) -> list[str]:
+        """What fails the run, one line each: schema errors, mandatory violations and (strict) every unvalidated object."""
         lines = [
             f"schema error: {result.file} ({render.describe(result.identity)}): {path or '(object)'}: {message}"
             for result in self.schema_results
@@ -275,6 +196,13 @@ class Plan:
             f"policy violation: {v.policy} (mandatory) on {v.resource_name or 'the stack'}: {v.message}"
             for v in self.policy_report.mandatory_violations
         ]
+        if strict:
+            lines += [
+                f"not validated (--strict): {result.file} ({render.describe(result.identity)}): "
+                + result.reason.removeprefix("not validated: ")
+                for result in self.schema_results
+                if result.schema is None
+            ]
         return lines
 
 
@@ -321,7 +249,8 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
             schema_results.append(_check(file, obj, schemas))
             continue
         source = str(resource.inputs.get("file", ""))
-        notes[file] = remote_manifest.transform_notes(recording, resource)
+        shown = resource.urn not in fetched or remote_manifest.can_show(fetched[resource.urn])
+        notes[file] = remote_manifest.transform_notes(recording, resource, applied=shown)
         if resource.urn in fetched:
             remote_file = remote_manifest.show(number, resource, recording, fetched[resource.urn], notes[file], after(resource))
             files[file] = remote_file.text
@@ -405,48 +334,6 @@ def _scrub(text: str, secrets: set[str]) -> str:
     for fragment in sorted((f for f in fragments if len(f) >= MIN_SECRET_FRAGMENT), key=len, reverse=True):
         text = text.replace(fragment, render.SECRET_TEXT)
     return text
-
-
-# --- stdout -------------------------------------------------------------------------------
-
-
-def summary(stack: str, out: Path, recording: Recording, inputs: PlanInputs, plan: Plan, seconds: float) -> str:
-    kinds = Counter(render.short_type(r.type) for r in recording.resources if r.custom or render.is_manifest_reference(r))
-    components = sum(1 for r in recording.resources if not r.custom and not render.is_manifest_reference(r))
-    vms = sorted(
-        render.describe(render.object_identity(obj)).split(" ", 1)[1] for obj in plan.objects.values() if obj.get("kind") in VM_KINDS
-    )
-    totals = render.schema_totals(plan.schema_results)
-    mandatory = len(plan.policy_report.mandatory_violations)
-    lines = [f"Offline plan of stack {stack} -> {out}"]
-    if inputs.secret_values:
-        lines.append(
-            f"  secret: {', '.join(sorted(inputs.secret_values))} is not readable from Pulumi.{stack}.yaml "
-            "(pulumi config set --secret); planned with a placeholder value, never written"
-        )
-    if inputs.platform is not None:
-        lines.append(
-            f"  platform: {inputs.platform.reference} read from an offline recording of Pulumi.{inputs.platform.stack}.yaml"
-            " (what pulumi up of that stack exports)"
-        )
-    lines += [
-        f"  resources: {len(recording.resources)} ({components} components; "
-        + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
-        + ")",
-        f"  nodes: {', '.join(plan.nodes) if plan.nodes else 'none (no remote commands)'}",
-        f"  VMs: {', '.join(vms) if vms else 'none'}",
-        f"  schemas: {totals.validated} validated, {totals.errors} errors in {totals.invalid} objects,"
-        f" {totals.not_validated} not validated",
-        *(f"  upstream {got.describe()}" for got in plan.upstream),
-        f"  policies: {mandatory} mandatory, {len(plan.policy_report.violations) - mandatory} advisory violations ({inputs.policy_source})",
-    ]
-    for file, notes in sorted(plan.transform_notes.items()):
-        lines += [f"  {file}: transform {note.name} {note.effect}" for note in notes]
-    lines += [
-        f"  secrets: redacted {plan.redacted} secret value(s) as {render.SECRET_TEXT}",
-        f"  took {seconds:.2f}s",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

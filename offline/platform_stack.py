@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import yaml
 
-from offline.engine import PROJECT_NAME, PROJECT_ROOT, record_stack, stack_file
+from offline.engine import record_stack
+from offline.stack_config import PROJECT_NAME, PROJECT_ROOT, StackConfigError, stack_config, stack_file
 
 ROLE_CONFIG = f"{PROJECT_NAME}:role"
 PLATFORM_STACK_CONFIG = f"{PROJECT_NAME}:platformStack"
@@ -49,13 +49,15 @@ def resolve_platform(
     *,
     platform_overrides: Mapping[str, Any] | None = None,
     secret_values_for: Callable[[Mapping[str, Any]], dict[str, str]] = lambda _config: {},
+    stand_ins_for: Callable[[str, Mapping[str, Any]], dict[str, Any]] = lambda _stack, _config: {},
 ) -> ResolvedPlatform | None:
     """Record the platform a `vms` stack references; None for other roles.
 
-    ``config`` is the vms stack's effective config (keys as in its stack file). A missing or
-    malformed ``platformStack`` is left to the program, which refuses it with its key path.
-    ``platform_overrides`` replace keys of the platform stack's config (as ``--set`` does for the
-    planned stack); ``secret_values_for`` gives placeholders for the secrets its file cannot give.
+    ``config`` is the vms stack's effective config (full keys, ``offline.engine.stack_config``). A
+    missing or malformed ``platformStack`` is left to the program, which refuses it with its key
+    path. ``platform_overrides`` replace keys of the platform stack's config (as ``--set`` does for
+    the planned stack); ``secret_values_for`` gives placeholders for the secrets its file cannot
+    give, ``stand_ins_for`` more overrides for what its working tree lacks (the CNI binary).
     """
     reference = config.get(PLATFORM_STACK_CONFIG)
     if config.get(ROLE_CONFIG) != "vms" or not isinstance(reference, str):
@@ -72,13 +74,16 @@ def resolve_platform(
         raise PlatformStackError(f"{prefix} is this stack itself; name the stack with role platform (or all) that runs the platform")
     if not path.is_file():
         raise PlatformStackError(f"{prefix}: no stack file {path.name} in {PROJECT_ROOT} to plan the platform from")
-    file_config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {}
-    platform_config = {key: value for key, value in {**file_config, **(platform_overrides or {})}.items() if value is not None}
+    try:
+        platform_config = stack_config(platform, overrides=platform_overrides)
+    except StackConfigError as error:
+        raise PlatformStackError(f"{prefix}: the platform stack {platform} cannot be planned: {error}") from None
     role = platform_config.get(ROLE_CONFIG, "all")
     if role == "vms":
         raise PlatformStackError(f"{prefix} is a stack with role vms; a platform stack has role platform or all")
+    overrides = {**(platform_overrides or {}), **stand_ins_for(platform, platform_config)}
     try:
-        recording = record_stack(platform, config_overrides=platform_overrides, secret_values=secret_values_for(platform_config))
-    except pulumi.RunError as error:
+        recording = record_stack(platform, config_overrides=overrides, secret_values=secret_values_for(platform_config))
+    except (pulumi.RunError, StackConfigError) as error:
         raise PlatformStackError(f"{prefix}: the platform stack {platform} cannot be planned: {error}") from None
     return ResolvedPlatform(reference, platform, dict(recording.outputs))

@@ -109,6 +109,41 @@ def load_policy_config(stack: str) -> dict[str, Any]:
     return loaded
 
 
+class PolicyConfigError(Exception):
+    """A policy config file that cannot be used; the message is one line naming the file."""
+
+
+def read_policy_config(path: Path, shown: str) -> dict[str, Any]:
+    """A ``--policy-pack-config`` file, checked as the pack will read it; ``shown`` names it in errors.
+
+    One line per mistake, naming the file (and the line and column of a JSON error) and what
+    the file must hold.
+    """
+    try:
+        loaded = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise PolicyConfigError(f"policy config {shown}: no such file") from None
+    except OSError as error:
+        raise PolicyConfigError(f"policy config {shown}: cannot be read ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise PolicyConfigError(f"policy config {shown}: byte {error.start} is not UTF-8 text; save the file as UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise PolicyConfigError(
+            f"policy config {shown}:{error.lineno}:{error.colno}: not valid JSON: {error.msg};"
+            ' it holds one JSON object, e.g. {"macvtap-capacity": {"nodeCount": 2}}'
+        ) from None
+    if not isinstance(loaded, dict):
+        raise PolicyConfigError(
+            f'policy config {shown}: expected a JSON object of policy names, e.g. {{"macvtap-capacity": "advisory"}};'
+            f" found {type(loaded).__name__}"
+        )
+    try:
+        reconcile_config(loaded)
+    except (ValueError, TypeError) as error:
+        raise PolicyConfigError(f"policy config {shown}: {error}") from None
+    return loaded
+
+
 def reconcile_config(policy_config: Mapping[str, Any], policies: Sequence[Policy] = POLICIES) -> dict[str, PolicySettings]:
     """Each policy's enforcement level and knobs, as the CLI hands them to the analyzer."""
     known = {policy.name: policy for policy in policies}

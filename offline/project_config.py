@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from offline.stack_file import StackFileError, read_yaml_file
 
 TYPES = ("string", "integer", "boolean", "array", "object")
 DECLARATION_ATTRIBUTES = ("type", "items", "description", "secret", "default", "value")
@@ -117,18 +117,53 @@ def parse_key(key: str, project_name: str) -> tuple[str, str] | None:
     return None
 
 
+def full_key(key: str, project_name: str) -> str | None:
+    """``namespace:name`` as the CLI resolves a stack file's key (``vms`` -> ``<project>:vms``); None if it cannot."""
+    parsed = parse_key(key, project_name)
+    return None if parsed is None else f"{parsed[0]}:{parsed[1]}"
+
+
+def with_overrides(config: Mapping[str, Any], overrides: Mapping[str, Any], project_name: str) -> dict[str, Any]:
+    """``config`` with each override set, as ``pulumi config set`` (or ``rm``, for None) would leave it.
+
+    An override replaces the key under whatever spelling the file uses (``vms`` or
+    ``<project>:vms``), so a file with bare keys and a full-key override never holds both.
+    """
+    result = dict(config)
+    for key, value in overrides.items():
+        target = full_key(key, project_name)
+        for written in [k for k in result if full_key(k, project_name) == target]:
+            del result[written]
+        if value is not None:
+            result[key] = value
+    return result
+
+
+def resolved_keys(config: Mapping[str, Any], project_name: str) -> dict[str, Any]:
+    """The config with every key as the CLI hands it to the program: ``namespace:name``.
+
+    Keys the CLI cannot parse are left out (``stack_problems`` reports them).
+    """
+    resolved: dict[str, Any] = {}
+    for key, value in config.items():
+        target = full_key(key, project_name)
+        if target is not None:
+            resolved[target] = value
+    return resolved
+
+
 def declared_key(project_name: str, name: str) -> str:
     """The full key a declaration governs: a name without a namespace is the project's."""
     return name if ":" in name else f"{project_name}:{name}"
 
 
-# libyaml when PyYAML has it: the pure-Python parser takes ~8 ms on Pulumi.yaml's comments,
-# and the engine reads it on every recording.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def load_project(project_dir: Path) -> Project:
-    document = yaml.load(project_file(project_dir).read_text(encoding="utf-8"), Loader=_SAFE_LOADER) or {}
+    """``Pulumi.yaml`` of ``project_dir``; a file mistake is a StackFileError naming its line."""
+    document, _ = read_yaml_file(project_file(project_dir))
+    if document is None:
+        document = {}
+    if not isinstance(document, Mapping):
+        raise StackFileError(f"{project_file(project_dir).name}: a project file is a mapping (name:, runtime:, ...)")
     return read_project(document)
 
 

@@ -123,11 +123,12 @@ def objects_text(
     return "\n".join(lines) + "\n" + "---\n".join(render.to_yaml(obj) for obj in objects)
 
 
-def transform_notes(recording: Recording, resource: RecordedResource) -> list[render.TransformNote]:
+def transform_notes(recording: Recording, resource: RecordedResource, *, applied: bool) -> list[render.TransformNote]:
     """What each recorded transform does to a DaemonSet running upstream Multus's image.
 
-    The real transform is called, on a probe, so the note holds whether or not the manifest
-    itself could be fetched.
+    The real transform is called, on a probe. ``applied``: the manifest's objects are shown, after
+    the transforms; otherwise the note says what the transform will do when the provider applies
+    the manifest, and that it was not fetched, rather than claim a rewrite the plan never made.
     """
     notes = []
     for transform in recording.transforms.get(resource.urn, []):
@@ -137,7 +138,12 @@ def transform_notes(recording: Recording, resource: RecordedResource) -> list[re
         if isinstance(result, pulumi.ResourceTransformResult):
             props: Any = result.props
             image = props["spec"]["template"]["spec"]["containers"][0]["image"]
-            effect = f"rewrites a DaemonSet container image {MULTUS_UPSTREAM_IMAGE} (what upstream's manifest names) to {image}"
+            effect = (
+                f"rewrote the DaemonSet container image {MULTUS_UPSTREAM_IMAGE} (what upstream's manifest names) to {image}"
+                if applied
+                else f"will rewrite a DaemonSet container image {MULTUS_UPSTREAM_IMAGE} (what upstream's manifest names) to {image}"
+                " when the provider applies the manifest (not fetched here, so not shown)"
+            )
         else:
             effect = f"leaves a DaemonSet running {MULTUS_UPSTREAM_IMAGE} unchanged"
         notes.append(render.TransformNote(name, effect))

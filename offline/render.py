@@ -81,6 +81,10 @@ class Redactor:
 
     def redact(self, value: Any) -> Any:
         if is_secret(value):
+            if isinstance(value["value"], dict):
+                # A secret mapping (a Secret's stringData) keeps its keys, the shape the schema check
+                # reads; every value is redacted.
+                return {key: self._redact_all(item) for key, item in value["value"].items()}
             self.count += 1
             return SECRET_TEXT
         if isinstance(value, dict):
@@ -88,6 +92,13 @@ class Redactor:
         if isinstance(value, list):
             return [self.redact(item) for item in value]
         return value
+
+    def _redact_all(self, value: Any) -> Any:
+        """Inside a secret: every leaf is secret, wrapped or not."""
+        if isinstance(value, dict) and not is_secret(value):
+            return {key: self._redact_all(item) for key, item in value.items()}
+        self.count += 1
+        return SECRET_TEXT
 
     def redact_connection(self, connection: Any) -> Any:
         """A remote connection with its public fields shown and every other field redacted."""

@@ -69,7 +69,11 @@ def lab(record_lab: RecordLab) -> Recording:
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_upstream_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """No test reads or fills the user's cache of upstream files (offline.schema_source)."""
+    """No plan run of a test reads or fills the user's cache of upstream files (offline.schema_source).
+
+    Only tests/upstream.py does, on purpose, to get upstream's swagger and Multus manifest as
+    ``make plan`` would (it read the real cache directory before this fixture ran).
+    """
     with pytest.MonkeyPatch.context() as patch:
         cache_home = tmp_path_factory.mktemp("xdg-cache")
         patch.setenv("XDG_CACHE_HOME", str(cache_home))

@@ -7,7 +7,7 @@
 - A value stored encrypted (`secure:`) is refused with a clean error unless it is the SSH key,
   the one value the program keeps secret; never a traceback.
 - Defaults match the README's config reference (KubeVirt v1.9.0, Multus v4.3.0, macvtap-cni
-  v0.13.1, Fedora container disk, 1024M, 1 core, bridge mode, capacity 100, kind
+  v0.13.1, the Fedora 43 container disk (a pinned tag), 1024M, 1 core, bridge mode, capacity 100, kind
   VirtualMachineInstance; a VirtualMachine runs with runStrategy Always).
 - A bad `kind` or `runStrategy` is refused with the allowed values; a runStrategy on a VMI
   (which always runs) is refused rather than ignored.
@@ -16,6 +16,9 @@
   names the stack's device plugin makes from it (`<network>Mvp<capacity - 1>` up to macvtap-cni
   v0.13.1): the limit follows the capacity and the image's release, and a longer name is
   refused at its key path.
+- A node's ``hostKey`` pasted as ``ssh-keyscan`` prints it (``<host> ssh-ed25519 AAAA...``) keeps
+  the key and drops the host column; a bad hostKey of the only node gives that error alone, not
+  also "nodes: is required".
 """
 
 from __future__ import annotations
@@ -302,9 +305,9 @@ def test_an_encrypted_value_other_than_the_ssh_key_is_refused_cleanly(key: str) 
     with pytest.raises(pulumi.RunError) as refused:
         record_stack("dev", secret_values={f"kvm-in-a-pod:{key}": json.dumps(value) if not isinstance(value, str) else value})
     assert str(refused.value).splitlines()[1:] == [
-        f"  kvm-in-a-pod:{key}: is stored encrypted, but only sshPrivateKey is kept secret by this program; this value would be"
-        f" written in plain text into resources and state. Store it as plain text: pulumi config rm kvm-in-a-pod:{key},"
-        f" then pulumi config set kvm-in-a-pod:{key} ... (without --secret)"
+        f"  kvm-in-a-pod:{key}: is stored encrypted, but only sshPrivateKey and consolePassword are kept secret by this program;"
+        f" this value would be written in plain text into resources and state. Store it as plain text: pulumi config rm"
+        f" kvm-in-a-pod:{key}, then pulumi config set kvm-in-a-pod:{key} ... (without --secret)"
     ]
 
 
@@ -361,6 +364,30 @@ def test_node_values_that_could_escape_quoting_are_refused(record_lab: RecordLab
     assert words in str(refused.value)
 
 
+def test_a_bad_only_node_gives_its_own_error_and_no_nodes_required_error(fake_cni_binary: Path) -> None:
+    nodes = stack_value("lab", "nodes")[:1]
+    nodes[0]["hostKey"] = "not-a-key"
+    values = {"macvtap": lab_macvtap(fake_cni_binary), "nodes": nodes, "sshPrivateKey": FAKE_SSH_KEY}
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(values, secret_keys=frozenset({SSH_KEY_CONFIG}))
+    assert [path for path, _ in refused.value.problems] == ["kvm-in-a-pod:nodes[0].hostKey"]
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    ["192.0.2.11 ssh-ed25519 {key}", "[192.0.2.12]:2222 ssh-ed25519 {key}", "  node01.lab ssh-ed25519 {key}\n"],
+    ids=["host", "[host]:port", "hostname with spaces and newline"],
+)
+def test_a_host_key_pasted_from_ssh_keyscan_keeps_the_key_and_drops_the_host_column(fake_cni_binary: Path, pasted: str) -> None:
+    nodes = stack_value("lab", "nodes")
+    key = nodes[0]["hostKey"]
+    nodes[0]["hostKey"] = pasted.format(key=key.removeprefix("ssh-ed25519 "))
+    values = {"macvtap": lab_macvtap(fake_cni_binary), "nodes": nodes, "sshPrivateKey": FAKE_SSH_KEY}
+    config = parse_stack_config(values, secret_keys=frozenset({SSH_KEY_CONFIG}))
+    assert isinstance(config, StackConfig)
+    assert config.nodes[0].host_key == key
+
+
 def test_duplicate_node_address_is_refused(record_lab: RecordLab) -> None:
     nodes = stack_value("lab", "nodes")
     nodes[1].update(host=nodes[0]["host"], port=22)
@@ -414,7 +441,7 @@ def test_defaults_match_the_config_reference() -> None:
     assert (device.mode, device.capacity) == ("bridge", 100)
     assert (config.vm_namespace, config.create_vm_namespace) == ("default", True)
     machine = config.vms[0]
-    assert (machine.image, machine.memory, machine.cpu_cores) == ("quay.io/containerdisks/fedora:latest", "1024M", 1)
+    assert (machine.image, machine.memory, machine.cpu_cores) == ("quay.io/containerdisks/fedora:43", "1024M", 1)
     assert (machine.kind, machine.run_strategy) == ("VirtualMachineInstance", None)
     assert parse_stack_config(minimal(vms=[vm(kind="VirtualMachine")])).vms[0].effective_run_strategy == "Always"
 

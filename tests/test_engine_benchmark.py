@@ -10,7 +10,7 @@ Timings are not claims; the engine runs only in `make bench-engine`.
   floor's recording equals the program's.
 - The stand-in KubeVirt operator manifest brings the namespace and the CRDs of the kinds the
   program registers.
-- Without the engine's tools the benchmark says what is missing and exits 0 (a skip, not a failure).
+- Without the engine's tools the benchmark says SKIPPED and what is missing, and exits 3 (never a silent 0).
 """
 
 from __future__ import annotations
@@ -99,10 +99,12 @@ def test_without_the_tools_the_benchmark_skips_and_says_what_is_missing(
 ) -> None:
     for variable in ("KVM_E2E_BIN", "KVM_E2E_TOOLS"):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("KVM_E2E_TOOLS_DIR", str(tmp_path / "no-tools-built"))
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "pulumi-home"))
     out = tmp_path / "BENCHMARKS.md"
-    assert main(["--sizes", "10", "--out", str(out)]) == 0
+    assert main(["--sizes", "10", "--out", str(out)]) == 3
     error = capsys.readouterr().err
-    assert "skipped" in error and "pulumi-resource-kubernetes" in error
+    assert error.startswith("make bench-engine: SKIPPED, nothing was measured; the real engine cannot run here:\n")
+    assert "  - pulumi-resource-kubernetes: " in error
     assert not out.exists()

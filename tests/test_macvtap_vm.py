@@ -132,7 +132,7 @@ def test_resources_disk_and_rng(lab: Recording) -> None:
     assert spec["domain"]["resources"]["requests"]["memory"] == "4Gi"
     assert spec["domain"]["cpu"]["cores"] == 2
     assert spec["domain"]["devices"]["rng"] == {}
-    assert {"name": "containerdisk", "containerDisk": {"image": "quay.io/containerdisks/fedora:latest"}} in spec["volumes"]
+    assert {"name": "containerdisk", "containerDisk": {"image": "quay.io/containerdisks/fedora:43"}} in spec["volumes"]
 
 
 def test_both_kinds_can_be_evicted_by_a_drain(dev: Recording, lab: Recording) -> None:

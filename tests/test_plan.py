@@ -25,12 +25,17 @@
 - Offline, without ``--schemas`` and with nothing cached, the KubeVirt and NAD kinds are reported
   as not validated (saying so, per object), never valid. (Downloads, the cache and mirrors:
   tests/test_schema_source.py.)
+- A stack whose ssh-mode CNI binary is missing (a fresh clone has no build/macvtap) still plans: exit 0,
+  one stdout line naming the path and what ``pulumi up`` needs, every Kubernetes object exactly as with
+  the binary, the node scripts showing the path as configured and a placeholder's sha256; two such
+  runs are byte-identical. The program itself (what ``pulumi up`` runs) still refuses the missing file.
 - A VirtualMachine (lab's web1) is validated against the swagger's v1.VirtualMachine, with 0 errors;
   dev with both VMs as VirtualMachines renders with 0 schema errors and no policy violation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -42,22 +47,17 @@ import pulumi
 import pytest
 import yaml
 
-from offline import plan
+from offline import plan, plan_inputs
 from offline.engine import PROJECT_ROOT, Recording, record_stack, unwrap_secrets
 from offline.render import Redactor, is_kubernetes_object, json_numbers, project_relative
-from tests import plan_runs
+from tests import plan_runs, upstream
 from tests.conftest import FAKE_SSH_KEY, SSH_KEY_CONFIG, stack_value
 from tests.plan_runs import Run
 from tests.recorded import inputs
 
-SCHEMAS = str(PROJECT_ROOT.parent / "shared" / "schemas")
-
-
-def shared_schemas() -> str:
-    """``../shared/schemas``, or skip the test: a clone outside the workspace has no ../shared."""
-    if not Path(SCHEMAS).is_dir():
-        pytest.skip(f"needs {SCHEMAS} (upstream's schemas, kept beside the workspace); absent in a clone outside it")
-    return SCHEMAS
+# Upstream's swagger and NAD CRD, from ../shared or the user's cache (a download if need be):
+# tests/upstream.py, the way the plan gets them.
+upstream_schemas = upstream.schemas_or_skip
 
 
 DEV_MANIFESTS = [
@@ -96,12 +96,12 @@ def lab_set(fake_cni_binary: Path) -> str:
 
 @pytest.fixture(scope="module")
 def dev_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return run_plan(tmp_path_factory.mktemp("plan") / "dev", "dev", "--schemas", shared_schemas())
+    return run_plan(tmp_path_factory.mktemp("plan") / "dev", "dev", "--schemas", upstream_schemas())
 
 
 @pytest.fixture(scope="module")
 def lab_run(tmp_path_factory: pytest.TempPathFactory, lab_set: str) -> Run:
-    return run_plan(tmp_path_factory.mktemp("plan") / "lab", "lab", "--schemas", shared_schemas(), "--set", lab_set)
+    return run_plan(tmp_path_factory.mktemp("plan") / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_set)
 
 
 def numbered(run: Run) -> dict[str, int]:
@@ -148,7 +148,8 @@ def test_schema_report_lists_every_object_and_its_schema(dev_run: Run) -> None:
     schemas = {obj["kind"]: obj["schema"] for obj in report["objects"]}
     assert schemas["VirtualMachineInstance"] == "kubevirt-v1.9.0-swagger.json#/definitions/v1.VirtualMachineInstance"
     assert schemas["KubeVirt"] == "kubevirt-v1.9.0-swagger.json#/definitions/v1.KubeVirt"
-    assert schemas["NetworkAttachmentDefinition"].startswith("network-attachment-definition-crd-v1.yaml")
+    (crd_file,) = [path.name for path in Path(upstream_schemas()).iterdir() if path.suffix in (".yaml", ".yml")]
+    assert schemas["NetworkAttachmentDefinition"] == f"{crd_file} (CRD network-attachment-definitions.k8s.cni.cncf.io, v1)"
     assert schemas["DaemonSet"].startswith("Kubernetes 1.33 strict (kubernetes-validate")
     assert schemas["ConfigFile"] is None
 
@@ -157,7 +158,7 @@ def test_a_stack_of_virtual_machines_renders_validates_and_passes_the_pack(tmp_p
     vms = stack_value("dev", "vms")
     vms[0].update(kind="VirtualMachine")
     vms[1].update(kind="VirtualMachine", runStrategy="Halted")
-    run = run_plan(tmp_path / "out", "dev", "--schemas", shared_schemas(), "--set", f"kvm-in-a-pod:vms={json.dumps(vms)}")
+    run = run_plan(tmp_path / "out", "dev", "--schemas", upstream_schemas(), "--set", f"kvm-in-a-pod:vms={json.dumps(vms)}")
     assert run.code == 0, run.stderr
     assert "schemas: 8 validated, 0 errors in 0 objects, 2 not validated" in run.stdout
     assert "policies: 0 mandatory, 0 advisory violations" in run.stdout
@@ -243,8 +244,9 @@ def test_remote_manifests_are_references_with_the_pinned_multus_image(dev_run: R
         "url: https://raw.githubusercontent.com/k8snetworkplumbingwg/multus-cni/v4.3.0/deployments/multus-daemonset-thick.yml\n" in multus
     )
     assert multus.rstrip().endswith(
-        "rewrites a DaemonSet container image ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick "
-        "(what upstream's manifest names) to ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"
+        "will rewrite a DaemonSet container image ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick "
+        "(what upstream's manifest names) to ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick "
+        "when the provider applies the manifest (not fetched here, so not shown)"
     )
 
 
@@ -300,15 +302,15 @@ def test_graph_has_a_subgraph_per_component_and_an_edge_per_dependency(lab_run: 
 
 
 def test_two_renders_are_byte_identical(dev_run: Run, lab_run: Run, lab_set: str, tmp_path: Path) -> None:
-    assert run_plan(tmp_path / "dev", "dev", "--schemas", shared_schemas()).tree() == dev_run.tree()
-    assert run_plan(tmp_path / "lab", "lab", "--schemas", shared_schemas(), "--set", lab_set).tree() == lab_run.tree()
+    assert run_plan(tmp_path / "dev", "dev", "--schemas", upstream_schemas()).tree() == dev_run.tree()
+    assert run_plan(tmp_path / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_set).tree() == lab_run.tree()
 
 
 def test_a_rerender_replaces_the_directory(dev_run: Run, tmp_path: Path) -> None:
     out = tmp_path / "dev"
     run_plan(out, "dev")
     (out / "manifests" / "999-stale.yaml").write_text("stale: true\n")
-    assert run_plan(out, "dev", "--schemas", shared_schemas()).tree() == dev_run.tree()
+    assert run_plan(out, "dev", "--schemas", upstream_schemas()).tree() == dev_run.tree()
 
 
 def leaked_fragments(run: Run, secret: str) -> list[tuple[str, str]]:
@@ -317,12 +319,12 @@ def leaked_fragments(run: Run, secret: str) -> list[tuple[str, str]]:
 
 
 def test_no_file_holds_the_placeholder_key(lab_run: Run) -> None:
-    assert leaked_fragments(lab_run, plan.PLACEHOLDER_SSH_KEY) == []
+    assert leaked_fragments(lab_run, plan_inputs.PLACEHOLDER_SSH_KEY) == []
     assert "PRIVATE KEY" not in lab_run.stdout
 
 
 def test_no_file_holds_a_real_key(monkeypatch: pytest.MonkeyPatch, lab_set: str, tmp_path: Path) -> None:
-    monkeypatch.setattr(plan, "PLACEHOLDER_SSH_KEY", FAKE_SSH_KEY)
+    monkeypatch.setattr(plan_inputs, "PLACEHOLDER_SSH_KEY", FAKE_SSH_KEY)
     run = run_plan(tmp_path / "lab", "lab", "--set", lab_set)
     assert run.code == 0, run.stderr
     assert leaked_fragments(run, FAKE_SSH_KEY) == []
@@ -337,6 +339,60 @@ def test_a_leaked_secret_fails_the_run_and_removes_the_directory(monkeypatch: py
     assert run.code == 1
     assert "error: a secret value appeared in nodes/node01.sh, nodes/node02.sh" in run.stderr
     assert not run.out.exists()
+
+
+# --- a missing CNI binary ------------------------------------------------------------------
+
+
+def lab_without_binary(path: Path) -> str:
+    macvtap = stack_value("lab", "macvtap")
+    macvtap["cniBinaryPath"] = str(path)
+    return f"kvm-in-a-pod:macvtap={json.dumps(macvtap)}"
+
+
+@pytest.fixture(scope="module")
+def missing_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("no-binary") / "build" / "macvtap"
+
+
+@pytest.fixture(scope="module")
+def placeholder_run(tmp_path_factory: pytest.TempPathFactory, missing_binary: Path) -> Run:
+    return run_plan(
+        tmp_path_factory.mktemp("plan") / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_without_binary(missing_binary)
+    )
+
+
+def test_a_missing_cni_binary_is_planned_with_a_placeholder_said_on_stdout(placeholder_run: Run, missing_binary: Path) -> None:
+    assert placeholder_run.code == 0, placeholder_run.stderr
+    (said,) = [line for line in placeholder_run.stdout.splitlines() if "cniBinaryPath" in line]
+    assert said.startswith(f"  cniBinaryPath: {missing_binary} is not a file here; planned with a placeholder binary (sha256 ")
+    assert said.endswith(f'pulumi up -s lab needs the macvtap CNI binary at {missing_binary} (README, "Stacks", says how to get it)')
+
+
+def test_the_kubernetes_objects_are_the_same_as_with_the_binary(placeholder_run: Run, lab_run: Run) -> None:
+    manifests = [name for name in lab_run.files() if name.startswith("manifests/")]
+    assert [name for name in placeholder_run.files() if name.startswith("manifests/")] == manifests
+    assert {name: placeholder_run.read(name) for name in manifests} == {name: lab_run.read(name) for name in manifests}
+    assert placeholder_run.read("schema-report.json") == lab_run.read("schema-report.json")
+
+
+def test_the_node_scripts_show_the_configured_path_and_the_placeholder_hash(placeholder_run: Run, missing_binary: Path) -> None:
+    script = placeholder_run.read("nodes/node01.sh")
+    placeholder_sha = hashlib.sha256(plan_inputs.PLACEHOLDER_BINARY).hexdigest()
+    assert f'#    source: {{"fileAsset": "{missing_binary}"}}' in script
+    assert f"BINARY_SHA256={placeholder_sha}" in script
+    assert "kvm-in-a-pod-plan-" not in script  # the stand-in's own (temporary) path is never shown
+
+
+def test_two_placeholder_runs_are_byte_identical(placeholder_run: Run, missing_binary: Path, tmp_path: Path) -> None:
+    again = run_plan(tmp_path / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_without_binary(missing_binary))
+    assert again.tree() == placeholder_run.tree()
+
+
+def test_the_program_still_refuses_a_missing_cni_binary(missing_binary: Path) -> None:
+    macvtap = {**stack_value("lab", "macvtap"), "cniBinaryPath": str(missing_binary)}
+    with pytest.raises(pulumi.RunError, match=f"kvm-in-a-pod:macvtap.cniBinaryPath: '{missing_binary}' is not a file"):
+        record_stack("lab", config_overrides={"kvm-in-a-pod:macvtap": macvtap}, secret_values={SSH_KEY_CONFIG: FAKE_SSH_KEY})
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -367,7 +423,7 @@ def test_schema_errors_exit_1_naming_object_and_path(tmp_path: Path) -> None:
     manifest = tmp_path / "multus.yaml"
     manifest.write_text(BROKEN_MANIFEST)
     multus = {"install": True, "version": "v4.3.0", "manifest": str(manifest)}
-    run = run_plan(tmp_path / "out", "dev", "--schemas", shared_schemas(), "--set", f"kvm-in-a-pod:multus={json.dumps(multus)}")
+    run = run_plan(tmp_path / "out", "dev", "--schemas", upstream_schemas(), "--set", f"kvm-in-a-pod:multus={json.dumps(multus)}")
     assert run.code == 1
     local = "manifests/007-local-multus-manifest.yaml"
     assert run.stderr.splitlines() == [
@@ -401,12 +457,13 @@ def test_policy_config_option_replaces_the_stack_policy_config(tmp_path: Path) -
 
 
 def test_config_errors_exit_2_with_the_run_error_message(tmp_path: Path) -> None:
+    bad_mode = {"kvm-in-a-pod:macvtap": json.loads(macvtap_with(mode="passthru").split("=", 1)[1])}
     with pytest.raises(pulumi.RunError) as refused:
-        record_stack("lab", secret_values={SSH_KEY_CONFIG: plan.PLACEHOLDER_SSH_KEY})
-    run = run_plan(tmp_path / "out", "lab")
+        record_stack("dev", config_overrides=bad_mode)
+    run = run_plan(tmp_path / "out", "dev", "--set", macvtap_with(mode="passthru"))
     assert run.code == 2
     assert run.stderr == f"error: {refused.value}\n"
-    assert "kvm-in-a-pod:macvtap.cniBinaryPath: 'build/macvtap' is not a file" in run.stderr
+    assert "kvm-in-a-pod:macvtap.lowerDevices[0].mode: 'passthru' is not allowed" in run.stderr
     assert run.stdout == ""
     assert not run.out.exists()
 
@@ -503,7 +560,7 @@ def test_set_null_removes_a_key(tmp_path: Path) -> None:
 
 
 def test_a_local_multus_manifest_is_shown_as_applied_with_the_pinned_image(tmp_path: Path) -> None:
-    fixture = Path(shared_schemas()).parent / "fixtures" / "multus-daemonset-thick-v4.3.0.yml"
+    fixture = upstream.required(*upstream.MULTUS).path
     multus = {"install": True, "version": "v4.3.0", "manifest": str(fixture)}
     run = run_plan(tmp_path / "out", "dev", "--set", f"kvm-in-a-pod:multus={json.dumps(multus)}")
     assert run.code == 0, run.stderr

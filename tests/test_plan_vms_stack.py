@@ -53,14 +53,22 @@ def test_plan_of_a_vms_stack_reads_the_recorded_platform_stack(tmp_path: Path, p
 
 
 def test_plan_names_platform_stack_when_the_platform_cannot_be_planned(tmp_path: Path) -> None:
-    # Pulumi.platform.yaml names build/macvtap, which a fresh clone does not have.
-    missing = {**stack_value("platform", "macvtap"), "cniBinaryPath": "build/no-such-binary"}
-    code, _, stderr = run_plan(tmp_path / "team-b", "team-b", "--platform-set", f"kvm-in-a-pod:macvtap={json.dumps(missing)}")
+    broken = stack_value("platform", "macvtap")
+    broken["lowerDevices"][0]["mode"] = "passthru"
+    code, _, stderr = run_plan(tmp_path / "team-b", "team-b", "--platform-set", f"kvm-in-a-pod:macvtap={json.dumps(broken)}")
     assert code == 2
     assert stderr.startswith(
         "error: kvm-in-a-pod:platformStack: 'organization/kvm-in-a-pod/platform': the platform stack platform cannot be planned:"
     )
-    assert "kvm-in-a-pod:macvtap.cniBinaryPath: 'build/no-such-binary' is not a file" in stderr
+    assert "kvm-in-a-pod:macvtap.lowerDevices[0].mode: 'passthru' is not allowed" in stderr
+
+
+def test_a_platform_without_its_cni_binary_is_planned_with_a_placeholder_said_on_stdout(tmp_path: Path) -> None:
+    missing = {**stack_value("platform", "macvtap"), "cniBinaryPath": str(tmp_path / "absent" / "macvtap")}
+    code, stdout, stderr = run_plan(tmp_path / "team-b", "team-b", "--platform-set", f"kvm-in-a-pod:macvtap={json.dumps(missing)}")
+    assert code == 0, stderr
+    assert f"  cniBinaryPath of Pulumi.platform.yaml: {missing['cniBinaryPath']} is not a file here" in stdout
+    assert "pulumi up -s platform needs the macvtap CNI binary" in stdout
 
 
 @pytest.mark.parametrize(

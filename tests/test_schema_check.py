@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from offline.engine import PROJECT_ROOT, Recording
+from offline.engine import Recording
 from offline.render import Redactor, is_kubernetes_object, kubernetes_object
 from offline.schema_check import (
     SchemaLoadError,
@@ -40,15 +40,13 @@ from offline.schema_check import (
     to_json_schema,
     validate_object,
 )
-
-SCHEMAS_DIR = PROJECT_ROOT.parent / "shared" / "schemas"
+from tests import upstream
 
 
 @pytest.fixture(scope="module")
 def schemas() -> Schemas:
-    if not SCHEMAS_DIR.is_dir():
-        pytest.skip(f"needs {SCHEMAS_DIR} (upstream's schemas, kept beside the workspace); absent in a clone outside it")
-    return load_schemas(SCHEMAS_DIR)
+    # Upstream's swagger and NAD CRD, from ../shared or the user's cache (tests/upstream.py), or a skip saying how to get them.
+    return load_schemas(Path(upstream.schemas_or_skip()))
 
 
 def rendered(recording: Recording, name: str) -> dict[str, Any]:
@@ -80,12 +78,14 @@ def test_every_object_the_stacks_emit_is_valid(stack: str, schemas: Schemas, req
 
 
 def test_schema_sources_are_the_ones_named(schemas: Schemas) -> None:
-    assert schemas.files == ("kubevirt-v1.9.0-swagger.json", "network-attachment-definition-crd-v1.yaml")
+    # The NAD CRD is ../shared's extract of Multus's manifest, or (from the cache) the manifest itself.
+    (crd_file,) = [path.name for path in Path(upstream.schemas_or_skip()).iterdir() if path.suffix in (".yaml", ".yml")]
+    assert schemas.files == ("kubevirt-v1.9.0-swagger.json", crd_file)
     vmi = schemas.schema_for("kubevirt.io/v1", "VirtualMachineInstance")
     nad = schemas.schema_for("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition")
     daemonset = schemas.schema_for("apps/v1", "DaemonSet")
     assert vmi is not None and vmi.source == "kubevirt-v1.9.0-swagger.json#/definitions/v1.VirtualMachineInstance"
-    assert nad is not None and nad.source.startswith("network-attachment-definition-crd-v1.yaml")
+    assert nad is not None and nad.source.startswith(f"{crd_file} ")
     assert daemonset is not None and daemonset.source.startswith("Kubernetes 1.33 strict (kubernetes-validate")
 
 

@@ -25,7 +25,9 @@ A user in a fresh clone (no ../shared beside it) runs ``make plan``:
 - The URLs are upstream's (the ones the program applies), and ``--mirror`` keeps their paths.
 
 The real upstream hosts cannot be reached from this machine: no test downloads from them.
-Tests that serve ../shared files skip, saying so, when ../shared is absent.
+Upstream's swagger and Multus manifest, which the mirror serves, come from ../shared or the user's
+cache (tests/upstream.py, a download if need be); without either the tests skip, naming the file
+and the command that caches it.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ import pytest
 import yaml
 
 from components.config import KubeVirtConfig, MultusConfig
-from offline.engine import PROJECT_ROOT
 from offline.schema_source import (
     KIND_SOURCES,
     KUBEVIRT_OPERATOR,
@@ -53,17 +54,19 @@ from offline.schema_source import (
     default_cache_dir,
     obtain,
 )
+from tests import upstream
 from tests.conftest import stack_value
 from tests.plan_runs import run_plan
 
-SHARED = PROJECT_ROOT.parent / "shared"
-SWAGGER_FILE = SHARED / "schemas" / "kubevirt-v1.9.0-swagger.json"
-MULTUS_FILE = SHARED / "fixtures" / "multus-daemonset-thick-v4.3.0.yml"
-needs_shared = pytest.mark.skipif(
-    not (SWAGGER_FILE.is_file() and MULTUS_FILE.is_file()),
-    reason="needs ../shared/schemas/kubevirt-v1.9.0-swagger.json and ../shared/fixtures/multus-daemonset-thick-v4.3.0.yml "
-    "(upstream's files, kept beside the workspace); absent in a clone outside it",
-)
+
+def swagger_bytes() -> bytes:
+    """Upstream's v1.9.0 swagger, from ../shared or the user's cache (tests/upstream.py), or skip saying how to get it."""
+    return upstream.required(*upstream.SWAGGER).read_bytes()
+
+
+def multus_bytes() -> bytes:
+    """Upstream's v4.3.0 thick-plugin manifest, got the same way."""
+    return upstream.required(*upstream.MULTUS).read_bytes()
 
 
 def path_of(artifact: Artifact, version: str) -> str:
@@ -133,11 +136,9 @@ def mirror() -> Iterator[Mirror]:
 
 @pytest.fixture
 def upstream_files(mirror: Mirror) -> Mirror:
-    """The mirror serving upstream's swagger (v1.9.0) and Multus manifest (v4.3.0) from ../shared."""
-    if not (SWAGGER_FILE.is_file() and MULTUS_FILE.is_file()):
-        pytest.skip(str(needs_shared.kwargs["reason"]))
-    mirror.routes[SWAGGER_PATH] = Route(SWAGGER_FILE.read_bytes())
-    mirror.routes[MULTUS_PATH] = Route(MULTUS_FILE.read_bytes())
+    """The mirror serving upstream's swagger (v1.9.0) and Multus manifest (v4.3.0), got as tests/upstream.py gets them."""
+    mirror.routes[SWAGGER_PATH] = Route(swagger_bytes())
+    mirror.routes[MULTUS_PATH] = Route(multus_bytes())
     return mirror
 
 
@@ -175,7 +176,7 @@ def test_first_run_downloads_validates_and_caches_by_version(upstream_files: Mir
     assert run.stderr == ""
     assert sorted(upstream_files.requests) == sorted([SWAGGER_PATH, MULTUS_PATH, OPERATOR_PATH])
     assert cached_files(cache) == ["kubevirt-v1.9.0-swagger.json", "multus-v4.3.0-daemonset-thick.yml"]
-    assert (cache / "kubevirt-v1.9.0-swagger.json").read_bytes() == SWAGGER_FILE.read_bytes()
+    assert (cache / "kubevirt-v1.9.0-swagger.json").read_bytes() == swagger_bytes()
     assert f"upstream kubevirt-v1.9.0-swagger.json: downloaded from {upstream_files.url}{SWAGGER_PATH}" in run.stdout
     statuses = run.statuses()
     for (kind, name), (status, _) in statuses.items():
@@ -213,7 +214,7 @@ def test_every_object_of_the_stacks_validates_with_upstream_files(
 def test_objects_are_checked_against_the_downloaded_schema(upstream_files: Mirror, cache: Path, tmp_path: Path) -> None:
     # A swagger that also requires spec.bogusField of a VMI: only a check that really uses the
     # downloaded file can report it.
-    swagger = json.loads(SWAGGER_FILE.read_bytes())
+    swagger = json.loads(swagger_bytes())
     swagger["definitions"]["v1.VirtualMachineInstanceSpec"].setdefault("required", []).append("bogusField")
     upstream_files.routes[SWAGGER_PATH] = Route(json.dumps(swagger).encode())
     run = run_plan(tmp_path / "dev", "dev", "--mirror", upstream_files.url)
@@ -244,7 +245,12 @@ def test_the_multus_manifest_objects_are_rendered_with_the_pinned_image_and_vali
     pod = objects[-1]["spec"]["template"]["spec"]
     images = {c["image"] for c in [*pod["containers"], *pod.get("initContainers", [])]}
     assert images == {"ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"}
-    assert "snapshot-thick" in MULTUS_FILE.read_text()  # what the transform had to pin
+    assert b"snapshot-thick" in multus_bytes()  # what the transform had to pin
+    assert (
+        "  manifests/007-remote-multus-manifest.yaml: transform Multus.__init__.<locals>.pin_images rewrote the DaemonSet container"
+        " image ghcr.io/k8snetworkplumbingwg/multus-cni:snapshot-thick (what upstream's manifest names) to"
+        " ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick\n"
+    ) in run.stdout
     assert text.startswith(
         "# 007 multus-manifest (kubernetes:yaml/v2:ConfigFile)\n"
         f"# A remote manifest, applied by the Kubernetes provider from {MULTUS_MANIFEST.upstream_url('v4.3.0')} at deploy time.\n"
@@ -342,9 +348,8 @@ def test_offline_uses_what_an_earlier_run_cached(upstream_files: Mirror, cache: 
     assert without_operator(offline.tree()) == without_operator(online.tree())
 
 
-@needs_shared
 def test_schemas_dir_is_used_instead_of_downloading_schemas(mirror: Mirror, cache: Path, tmp_path: Path) -> None:
-    run = run_plan(tmp_path / "dev", "dev", "--schemas", str(SWAGGER_FILE.parent), "--mirror", mirror.url)
+    run = run_plan(tmp_path / "dev", "dev", "--schemas", upstream.schemas_or_skip(), "--mirror", mirror.url)
     assert run.code == 0, run.stderr
     assert SWAGGER_PATH not in mirror.requests
     assert run.statuses()[("VirtualMachineInstance", "vm1")] == ("valid", "")

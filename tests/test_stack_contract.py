@@ -8,10 +8,10 @@ The rules are Pulumi's project file reference, "config options"
 from the CLI's source where that page is silent; `offline/project_config.py` lists them and
 says where each comes from.
 
-- Every `Pulumi.<stack>.yaml` in the repository (found by walking it, not listed here) sits
-  beside a `Pulumi.yaml` and passes those rules as committed: `pulumi up -s dev` needs nothing
-  beyond the file, and `-s lab` needs only its SSH key (`pulumi config set --secret`), which
-  keeps it passing.
+- Every shipped `Pulumi.<stack>.yaml` (tests/shipped.py names them; a git checkout's tracked
+  stack files are exactly those) sits beside a `Pulumi.yaml` and passes those rules as committed:
+  `pulumi up -s dev` needs nothing beyond the file, and `-s lab` needs only its SSH key (`pulumi
+  config set --secret`), which keeps it passing. A user's own stack files are not checked here.
 - Each rule fails when broken, on small stack files written here:
   - a key declared without `default` must be set in every stack file;
   - a value must match its declared `type` (string, integer, boolean, array, object);
@@ -41,8 +41,10 @@ import pytest
 import yaml
 
 from components.config import KNOWN_KEYS, NAMESPACE, parse_stack_config
-from offline.engine import PROJECT_ROOT, StackConfigError, load_stack_config, record_stack
+from offline.engine import PROJECT_ROOT, StackConfigError, record_stack
 from offline.project_config import is_encrypted, load_project, project_file, read_project, stack_problems
+from offline.stack_config import load_stack_config
+from tests.shipped import shipped_stack_files
 
 # Walking the repository skips what is not ours or not committed.
 SKIPPED_DIRS = {"venv", "build", "node_modules", "__pycache__"}
@@ -95,10 +97,21 @@ def contract_problems(root: Path) -> dict[str, list[str]]:
 # --- the repository ---------------------------------------------------------------------------
 
 
-def test_every_stack_file_in_the_repository_passes_the_cli_config_rules() -> None:
-    results = contract_problems(PROJECT_ROOT)
-    assert {"Pulumi.dev.yaml", "Pulumi.lab.yaml"} <= set(results)
-    assert {file: problems for file, problems in results.items() if problems} == {}
+def test_every_shipped_stack_file_passes_the_cli_config_rules() -> None:
+    project = load_project(PROJECT_ROOT)
+    results = {
+        path.name: stack_problems(project, stack_name(path), (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config") or {})
+        for path in shipped_stack_files()
+    }
+    assert results == {path.name: [] for path in shipped_stack_files()}
+
+
+def test_the_shipped_stacks_are_the_stack_files_git_tracks() -> None:
+    """tests/shipped.py lists every committed stack file: a new one must be named there to be tested."""
+    listed = subprocess.run(["git", "ls-files", "Pulumi.*.yaml"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False, timeout=60)
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout (git ls-files: {listed.stderr.strip() or listed.returncode}); tests/shipped.py is the list")
+    assert sorted(name for name in listed.stdout.split() if name != "Pulumi.yaml") == sorted(p.name for p in shipped_stack_files())
 
 
 def test_lab_passes_once_its_ssh_key_is_set_as_a_secret() -> None:
@@ -427,7 +440,7 @@ def test_the_real_cli_gives_the_same_verdict(tmp_path: Path, case: str, config: 
 
 
 @pytest.mark.skipif(not PULUMI_CLI, reason="set PULUMI_CLI=/path/to/pulumi to check the stacks with the real Pulumi CLI")
-@pytest.mark.parametrize("path", sorted(PROJECT_ROOT.glob("Pulumi.*.yaml")), ids=lambda path: path.name)
+@pytest.mark.parametrize("path", shipped_stack_files(), ids=lambda path: path.name)
 def test_the_real_cli_accepts_the_repositorys_stacks(tmp_path: Path, path: Path) -> None:
     config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
     if stack_name(path) == "lab":

@@ -17,7 +17,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from components.config.checks import ValidParts, check_vm_networks, platform_problems, role_problems, vm_problems
+from components.config.checks import (
+    ValidParts,
+    check_vm_networks,
+    console_password_problems,
+    platform_problems,
+    role_problems,
+    vm_problems,
+)
 from components.config.models import (
     DEFAULT_READY_TIMEOUT_SECONDS,
     DEFAULT_RUN_STRATEGY,
@@ -109,8 +116,8 @@ def parse_stack_config(
 ) -> StackConfig | VmStackConfig:
     """Validate the namespace's config values (``key -> parsed JSON value``).
 
-    ``secret_keys`` names the keys the stack stores encrypted; the SSH key must be one, and no
-    other key may be. Raises ``ConfigError`` listing every problem of one run: the field errors,
+    ``secret_keys`` names the keys the stack stores encrypted; the SSH key and the console password
+    must be, and no other key may be. Raises ``ConfigError`` listing every problem of one run: the field errors,
     the role's rules and the cross-checks (references, uniqueness, ssh mode), which run on every
     part that validated on its own.
     """
@@ -140,6 +147,7 @@ def parse_stack_config(
         problems += [problem for problem in _pydantic_problems(error, values) if problem[0] not in misplaced]
     parts = ValidParts.of(checked)
     problems += vm_problems(parts)
+    problems += console_password_problems(checked, secret_keys)
     if role != "vms":
         problems += platform_problems(parts, secret_keys, project_dir)
     if problems:
@@ -171,8 +179,8 @@ def read_raw_config() -> RawConfig:
         if full_key in all_secret_keys:
             secret_keys.add(full_key)
         key = full_key[len(prefix) :]
-        if key == "sshPrivateKey":
-            values[key] = raw
+        if key in SECRET_KEYS:
+            values[key] = raw  # text as given: a password of digits is not a number
             continue
         try:
             values[key] = json.loads(raw)

@@ -63,6 +63,39 @@ def role_problems(role: str, values: Mapping[str, Any]) -> list[tuple[str, str]]
                     "a stack with role platform holds no VMs: list them in a stack with role vms that names this one in platformStack",
                 )
             )
+        if role == "platform" and "consolePassword" in values:
+            problems.append(
+                (
+                    key_path(("consolePassword",)),
+                    "is the VMs' console password; a stack with role platform holds no VMs: set it on the vms stacks",
+                )
+            )
+    return problems
+
+
+def console_password_problems(values: Mapping[str, Any], secret_keys: frozenset[str]) -> list[tuple[str, str]]:
+    """The console password must be stored encrypted (the CLI then keeps it out of the stack file and
+    the logs), and must reach every VM: a VM's own userData replaces the cloud-init it would go into."""
+    if "consolePassword" not in values:
+        return []
+    problems: list[tuple[str, str]] = []
+    if f"{NAMESPACE}:consolePassword" not in secret_keys:
+        problems.append(
+            (
+                key_path(("consolePassword",)),
+                f"must be stored as a secret: pulumi config set --secret {NAMESPACE}:consolePassword (it prompts for the password)",
+            )
+        )
+    vms = values.get("vms")
+    for index, vm in enumerate(vms if isinstance(vms, list) else []):
+        if isinstance(vm, dict) and vm.get("userData") is not None:
+            problems.append(
+                (
+                    key_path(("vms", index, "userData")),
+                    f"replaces the generated cloud-init, where {NAMESPACE}:consolePassword goes, so this VM would not get it:"
+                    " set the password in this userData (cloud-init's password:) and drop consolePassword, or drop this userData",
+                )
+            )
     return problems
 
 
@@ -97,6 +130,7 @@ class ValidParts:
     lower_devices: list[tuple[int, LowerDevice]]
     unparsed_networks: frozenset[str]  # names of lower devices that did not validate
     nodes: list[tuple[int, Node]]
+    nodes_listed: bool  # any node at all, valid or not (an invalid one reports its own error)
     vms: list[tuple[int, VM]]
     # (VM index, attachment index, attachment), also for a VM that failed on another field.
     attachments: list[tuple[int, int, MacvtapAttachment]]
@@ -132,6 +166,7 @@ class ValidParts:
             lower_devices=devices,
             unparsed_networks=frozenset(unparsed),
             nodes=_parsed_items(Node, values.get("nodes")),
+            nodes_listed=isinstance(values.get("nodes"), list) and bool(values.get("nodes")),
             vms=_parsed_items(VM, raw_vms),
             attachments=attachments,
             ssh_private_key=key if isinstance(key, str) else None,
@@ -252,7 +287,7 @@ def platform_problems(parts: ValidParts, secret_keys: frozenset[str], project_di
 def _ssh_mode_problems(parts: ValidParts, macvtap: MacvtapConfig, secret_keys: frozenset[str], project_dir: Path) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     why = "is required when macvtap.cniInstall is ssh"
-    if not parts.nodes:
+    if not parts.nodes_listed:
         problems.append((key_path(("nodes",)), f"{why}: list the nodes as [{{name, host, port, user, hostKey}}]"))
     if parts.ssh_private_key is None:
         problems.append((key_path(("sshPrivateKey",)), f"{why}: pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519"))

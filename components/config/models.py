@@ -36,7 +36,10 @@ LAST_RELEASE_NAMING_DEVICES_BY_NETWORK = (0, 13, 1)
 DEVICE_NAME_SUFFIX = "Mvp"
 INTERFACE_NAME_MAX = 15
 DEFAULT_READY_TIMEOUT_SECONDS = 900
-DEFAULT_VM_IMAGE = "quay.io/containerdisks/fedora:latest"
+# A pinned Fedora release, as floating Multus tags are refused: kubevirt/containerdisks publishes one
+# tag per Fedora release (artifacts/fedora, tags "<release>" and "<release>-<compose>"); fedora:43 is the
+# one RedHatQE/openshift-virtualization-tests moved to (issue #3781, 2026-02) and public KubeVirt examples use.
+DEFAULT_VM_IMAGE = "quay.io/containerdisks/fedora:43"
 DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
 DEFAULT_STAGING_DIR = "/var/tmp/kvm-in-a-pod"
 
@@ -55,17 +58,23 @@ IMAGE_REFERENCE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_.-]+)*$")
 # reads its platform from the stack named in `platformStack`.
 ROLES = ("all", "platform", "vms")
 PLATFORM_KEYS = ("kubevirt", "multus", "macvtap", "nodes", "sshPrivateKey")
-KNOWN_KEYS = (*PLATFORM_KEYS, "vmNamespace", "createVmNamespace", "vms", "role", "platformStack")
+KNOWN_KEYS = (*PLATFORM_KEYS, "vmNamespace", "createVmNamespace", "vms", "consolePassword", "role", "platformStack")
 # A stack reference is `stack`, `org/stack` or `org/project/stack`; each part is what the CLI allows in a
 # stack name ("alphanumeric characters, hyphens, underscores, or periods", Pulumi docs, Concepts > Stacks).
 STACK_REFERENCE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
-SECRET_KEYS = ("sshPrivateKey",)
+# The keys kept secret end to end (state, logs, outputs, the plan's files): the SSH key goes only into
+# the command provider's connection, the console password only into a Kubernetes Secret's stringData.
+SECRET_KEYS = ("sshPrivateKey", "consolePassword")
 # Resources, state and the plan would hold any other key's value in plain text: refuse it
 # rather than pretend it stays secret.
 ENCRYPTED_PLAIN_KEY = (
-    "is stored encrypted, but only sshPrivateKey is kept secret by this program; this value would be written in plain text"
-    " into resources and state. Store it as plain text: pulumi config rm {key}, then pulumi config set {key} ... (without --secret)"
+    "is stored encrypted, but only sshPrivateKey and consolePassword are kept secret by this program; this value would be written"
+    " in plain text into resources and state. Store it as plain text: pulumi config rm {key}, then pulumi config set {key} ..."
+    " (without --secret)"
 )
+# cloud-init's `password` (cc_set_passwords): long enough not to be guessed at a console prompt, short
+# and printable enough to be typed there.
+CONSOLE_PASSWORD_LENGTH = (8, 128)
 # Namespaces every cluster has: a stack never creates (nor, on destroy, deletes) them.
 CLUSTER_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # KubeVirt's operator manifest creates and owns this one (domain.md).
@@ -79,6 +88,19 @@ class ConfigError(Exception):
         self.problems = problems
         lines = [f"{path}: {message}" for path, message in problems]
         super().__init__("invalid stack configuration:\n  " + "\n  ".join(lines))
+
+
+def _console_password(value: SecretStr | None) -> SecretStr | None:
+    """A password to type at the VM's console; the message never repeats it."""
+    if value is None:
+        return None
+    password = value.get_secret_value()
+    low, high = CONSOLE_PASSWORD_LENGTH
+    if not low <= len(password) <= high:
+        raise ValueError(f"must be {low} to {high} characters long (it has {len(password)})")
+    if not password.isprintable():
+        raise ValueError("must be printable characters you can type at a console (no newline, tab or control character)")
+    return value
 
 
 def version_tuple(version: str) -> tuple[int, int, int]:
@@ -248,9 +270,17 @@ class Node(_Model):
     @field_validator("host_key")
     @classmethod
     def _host_key(cls, value: str | None) -> str | None:
-        if value is not None and not SSH_PUBLIC_KEY.match(value.strip()):
+        if value is None:
+            return None
+        key = value.strip()
+        # `ssh-keyscan -t ed25519 <host>` (what the README says to run) prints "<host> <type> <key>",
+        # with "[host]:port" for another port: the host column is dropped, the key kept.
+        host, _, rest = key.partition(" ")
+        if not SSH_PUBLIC_KEY.match(key) and host and SSH_PUBLIC_KEY.match(rest.strip()):
+            key = rest.strip()
+        if not SSH_PUBLIC_KEY.match(key):
             raise ValueError("must be the node's SSH host public key, e.g. 'ssh-ed25519 AAAA...' (ssh-keyscan -t ed25519 <host>)")
-        return value.strip() if value is not None else None
+        return key
 
     @property
     def use_sudo(self) -> bool:
@@ -350,8 +380,11 @@ class StackConfig(_Model):
     # False: the namespace exists already, and the stack neither creates nor deletes it.
     create_vm_namespace: bool = Field(True, alias="createVmNamespace")
     vms: list[VM] = Field(default_factory=list)
+    # The default user's password on the VMs' console (a secret; README, "Quick start").
+    console_password: SecretStr | None = Field(None, alias="consolePassword")
 
     _vm_namespace = field_validator("vm_namespace")(_dns_label)
+    _console_password = field_validator("console_password")(_console_password)
 
     @property
     def ssh_mode(self) -> bool:
@@ -380,8 +413,10 @@ class VmStackConfig(_Model):
     # False: the namespace exists already, and the stack neither creates nor deletes it.
     create_vm_namespace: bool = Field(True, alias="createVmNamespace")
     vms: list[VM]
+    console_password: SecretStr | None = Field(None, alias="consolePassword")
 
     _vm_namespace = field_validator("vm_namespace")(_dns_label)
+    _console_password = field_validator("console_password")(_console_password)
 
     @property
     def creates_vm_namespace(self) -> bool:

@@ -15,13 +15,13 @@ import pytest
 pytest.register_assert_rewrite("tests.dataplane.claims")
 
 from tests.dataplane.fixtures import accelerator, guest_image, tools  # noqa: E402 (the dataplane step's)
-from tests.dataplane.prerequisites import MissingPrerequisitesError, find_dataplane_tools  # noqa: E402
 from tests.e2e.controlplane import ControlPlane, running_control_plane  # noqa: E402
 from tests.e2e.kube import Kube  # noqa: E402
-from tests.e2e.kubevirt_fixture import SWAGGER, vmi_update_policy  # noqa: E402
-from tests.e2e.nodes import Node, host_interface, require_root, same_client_key  # noqa: E402
+from tests.e2e.kubevirt_fixture import vmi_update_policy  # noqa: E402
+from tests.e2e.nodes import Node, require_root, same_client_key  # noqa: E402
+from tests.e2e.prerequisites import dataplane_problems, upstream_problems  # noqa: E402
 from tests.e2e.processes import Server  # noqa: E402
-from tests.e2e.settings import DOUBLE_DELAY_SECONDS, MULTUS_MANIFEST, NEVER_READY_PREFIX  # noqa: E402
+from tests.e2e.settings import DOUBLE_DELAY_SECONDS, NEVER_READY_PREFIX  # noqa: E402
 from tests.e2e.tools import MissingToolsError, Toolchain, find_toolchain  # noqa: E402
 
 __all__ = ["accelerator", "guest_image", "tools"]
@@ -46,20 +46,13 @@ def toolchain() -> Toolchain:
     not_root = require_root()
     if not_root:
         problems.append(not_root)
-    for path in (SWAGGER, MULTUS_MANIFEST):
-        if not path.is_file():
-            problems.append(f"missing upstream fixture {path} (the workspace's shared/ directory)")
-    if host_interface() is None:
-        problems.append("an Ethernet interface in the root network namespace (the stack's lowerDevice; the nodes' preflight checks it)")
+    problems += upstream_problems()
     try:
         found = find_toolchain()
     except MissingToolsError as error:
         problems.append(str(error))
     # The dataplane step after `up` (README, "The dataplane, for real").
-    try:
-        find_dataplane_tools()
-    except MissingPrerequisitesError as error:
-        problems.append(str(error))
+    problems += dataplane_problems()
     if problems:
         pytest.exit("end-to-end suite cannot run:\n" + "\n".join(problems), returncode=3)
     return found

@@ -15,9 +15,7 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.settings import SHARED
-
-SWAGGER = SHARED / "schemas" / "kubevirt-v1.9.0-swagger.json"
+from tests.e2e.settings import SWAGGER
 
 _META = "k8s.io.apimachinery.pkg.apis.meta.v1."
 INT_OR_STRING = {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}

@@ -28,10 +28,25 @@ PASSPHRASE = "kvm-in-a-pod-e2e"
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` as a real file with ``source``'s content: a hard link, else a copy.
+
+    The symlink is resolved first: Linux's link(2) (which os.link calls) links a symlink itself, so
+    a KVM_E2E_BIN of symlinks gave a private bin dir of symlinks, and the CLI, which looks for its
+    language host next to its resolved executable, did not find it ("no language plugin
+    'pulumi-language-python' found").
+    """
+    real = source.resolve()
     try:
-        os.link(source, target)
+        os.link(real, target)
     except OSError:
-        shutil.copy2(source, target)
+        shutil.copy2(real, target)
+
+
+def link_cli(tools: Toolchain, bin_dir: Path) -> None:
+    """The CLI and its language host side by side in ``bin_dir``, where the CLI looks for the host."""
+    for name in ("pulumi", "pulumi-language-python", "pulumi-language-python-exec"):
+        if tools.has(name):
+            _link_or_copy(tools[name], bin_dir / name)
 
 
 @dataclass
@@ -102,9 +117,7 @@ class Project:
     def _prepare_home(self) -> None:
         self.bin_dir.mkdir(parents=True)
         (self.home / "state").mkdir()
-        for name in ("pulumi", "pulumi-language-python", "pulumi-language-python-exec"):
-            if self.tools.has(name):
-                _link_or_copy(self.tools[name], self.bin_dir / name)
+        link_cli(self.tools, self.bin_dir)
         versions = pinned_versions()
         for kind, version in (("kubernetes", versions["PY_PULUMI_KUBERNETES_VERSION"]), ("command", versions["PULUMI_COMMAND_VERSION"])):
             self.pulumi("plugin", "install", "resource", kind, version, "--file", str(self.tools[f"pulumi-resource-{kind}"])).check()

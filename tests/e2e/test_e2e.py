@@ -46,12 +46,13 @@ from tests.dataplane.objects import from_api_server
 from tests.dataplane.prerequisites import DataplaneTools
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.kube import Kube
-from tests.e2e.kubevirt_fixture import SWAGGER, operator_manifest
+from tests.e2e.kubevirt_fixture import operator_manifest
 from tests.e2e.nodes import CNI_BIN_DIR, STAGING_DIR, Node, host_interface
 from tests.e2e.processes import Server
 from tests.e2e.project import Project, PulumiResult
 from tests.e2e.settings import DOUBLE_DELAY_SECONDS, MULTUS_MANIFEST, NEVER_READY_PREFIX
 from tests.e2e.tools import Toolchain
+from tests.upstream import schema_directory
 
 STACK = "e2e"
 NS = "kvm-in-a-pod:"
@@ -172,7 +173,7 @@ def planned_objects(session: Session, out: Path) -> list[dict[str, Any]]:
     """The offline plan of the same stack, run as a user would in the project copy."""
     result = subprocess.run(
         [str(session.project.root / "venv" / "bin" / "python"), "-m", "offline.plan", STACK, "--out", str(out),
-         "--schemas", str(SWAGGER.parent), "--offline"],
+         "--schemas", str(schema_directory(out.parent / "upstream-schemas")), "--offline"],
         cwd=session.project.root, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
     assert result.returncode in (0, 1), f"offline plan failed: {result.stdout}{result.stderr}"

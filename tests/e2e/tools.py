@@ -2,9 +2,11 @@
 
 Where each is looked for, first hit wins:
 
-1. ``$KVM_E2E_BIN`` (one directory holding any of them);
-2. the bin directory ``e2e/build-tools.sh`` printed (``$KVM_E2E_TOOLS``, set by ``make e2e``):
-   the CLI, the kubernetes provider, kube-apiserver, kube-controller-manager and etcd;
+1. ``$KVM_E2E_BIN`` (one directory holding any of them; symlinks are fine);
+2. the bin directory ``e2e/build-tools.sh`` printed (``$KVM_E2E_TOOLS``, set by ``make e2e``), and
+   else that same directory computed here (``build_cache_bin``), so ``make bench-engine`` finds
+   what ``make e2e`` built: the CLI, the kubernetes provider, kube-apiserver,
+   kube-controller-manager and etcd;
 3. ``PATH``;
 4. the CLI's own plugin directory (``~/.pulumi/plugins/resource-<name>-v<version>/``), where
    ``pulumi plugin install resource command 1.2.1`` puts the command provider.
@@ -14,7 +16,9 @@ The Python language host is found as the CLI finds it: next to ``pulumi`` or on 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -22,6 +26,23 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VERSIONS_FILE = REPO_ROOT / "e2e" / "versions.env"
+BUILD_SCRIPT = REPO_ROOT / "e2e" / "build-tools.sh"
+_COMMENT_LINE = re.compile(rb"^[ \t]*#")
+
+
+def build_cache_bin(environ: dict[str, str] | None = None) -> Path:
+    """The bin directory ``e2e/build-tools.sh`` builds into (``--print-bin``), computed the same way.
+
+    ``${KVM_E2E_TOOLS_DIR:-~/.cache/kvm-in-a-pod/e2e-tools}/<key>/bin``, the key the first 16 hex
+    digits of the sha256 of versions.env and the script, comment lines left out.
+    """
+    env = os.environ if environ is None else environ
+    content = VERSIONS_FILE.read_bytes() + BUILD_SCRIPT.read_bytes()
+    # `grep -v`: every line that is not a comment, each with its newline.
+    kept = b"".join(line for line in content.splitlines(keepends=True) if not _COMMENT_LINE.match(line))
+    key = hashlib.sha256(kept).hexdigest()[:16]
+    root = Path(env.get("KVM_E2E_TOOLS_DIR") or Path(env.get("HOME") or Path.home()) / ".cache" / "kvm-in-a-pod" / "e2e-tools")
+    return root / key / "bin"
 
 
 def pinned_versions() -> dict[str, str]:
@@ -40,18 +61,24 @@ class Tool:
     name: str  # the file name
     required: bool
     how_to_get: str
+    built_here: bool = False  # e2e/build-tools.sh builds it; the others must be there before `make e2e`
 
 
 _BUILD_TOOLS = "built by `e2e/build-tools.sh` (make e2e runs it; ~40 min cold on 2 cores)"
 TOOLS = (
-    Tool("pulumi", True, f"the Pulumi CLI: install Pulumi, or {_BUILD_TOOLS}"),
-    Tool("pulumi-language-python", True, "ships with the Pulumi CLI (the Python language host, next to `pulumi`)"),
+    Tool("pulumi", True, f"the Pulumi CLI: install Pulumi, or {_BUILD_TOOLS}", built_here=True),
+    Tool(
+        "pulumi-language-python",
+        True,
+        "the Python language host, which ships with the Pulumi CLI (https://www.pulumi.com/docs/install/): put its directory on PATH"
+        " or in KVM_E2E_BIN",
+    ),
     Tool("pulumi-language-python-exec", False, "ships with the Pulumi CLI, next to pulumi-language-python (older hosts need it)"),
-    Tool("pulumi-resource-kubernetes", True, f"`pulumi plugin install resource kubernetes 4.34.2`, or {_BUILD_TOOLS}"),
-    Tool("pulumi-resource-command", True, "`pulumi plugin install resource command 1.2.1`"),
-    Tool("kube-apiserver", True, _BUILD_TOOLS),
-    Tool("kube-controller-manager", True, _BUILD_TOOLS),
-    Tool("etcd", True, _BUILD_TOOLS),
+    Tool("pulumi-resource-kubernetes", True, f"`pulumi plugin install resource kubernetes 4.34.2`, or {_BUILD_TOOLS}", built_here=True),
+    Tool("pulumi-resource-command", True, "`pulumi plugin install resource command 1.2.1` (with a Pulumi CLI that can download)"),
+    Tool("kube-apiserver", True, _BUILD_TOOLS, built_here=True),
+    Tool("kube-controller-manager", True, _BUILD_TOOLS, built_here=True),
+    Tool("etcd", True, _BUILD_TOOLS, built_here=True),
 )
 
 
@@ -66,6 +93,9 @@ def _plugin_dirs(name: str) -> list[Path]:
 
 def _search_dirs() -> list[Path]:
     dirs = [Path(os.environ[var]) for var in ("KVM_E2E_BIN", "KVM_E2E_TOOLS") if os.environ.get(var)]
+    built = build_cache_bin()
+    if built.is_dir() and built not in dirs:
+        dirs.append(built)
     return dirs
 
 
@@ -115,7 +145,7 @@ def find_toolchain(needed: Collection[str] | None = None) -> Toolchain:
     # The CLI looks for the language host next to itself or on PATH: if it is elsewhere
     # (KVM_E2E_BIN), the suite puts that directory on PATH.
     if missing:
-        searched = ", ".join(str(d) for d in _search_dirs()) or "(KVM_E2E_BIN and KVM_E2E_TOOLS unset)"
+        searched = ", ".join(str(d) for d in _search_dirs()) or f"(KVM_E2E_BIN and KVM_E2E_TOOLS unset, no {build_cache_bin()})"
         raise MissingToolsError(
             "the end-to-end suite and the engine benchmark run upstream binaries only, and these are missing:\n"
             + "\n".join(missing)
