@@ -8,8 +8,8 @@ parallel: no node's resources depend on another node's.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pulumi
@@ -17,6 +17,7 @@ from pulumi_command import remote
 
 from components.config import Node
 from components.node_commands import NodeInstallSpec, install_command, staged_binary_path, uninstall_command
+from components.node_probe import NOT_CHECKED_TOKEN, Finding, Installed, NotChecked, Unreachable, install_token
 
 
 def file_sha256(path: Path) -> str:
@@ -36,6 +37,8 @@ class NodeCniInstallArgs:
     staging_dir: str
     lower_devices: tuple[str, ...]
     minimum_mtus: tuple[tuple[str, int], ...] = ()  # lower device -> the MTU the node must give it
+    # node name -> what the node has installed, read before this run registers anything (node_probe).
+    findings: Mapping[str, Finding] = field(default_factory=dict)
 
 
 def node_install_spec(node: Node, args: NodeCniInstallArgs, binary_sha256: str) -> NodeInstallSpec:
@@ -50,11 +53,27 @@ def node_install_spec(node: Node, args: NodeCniInstallArgs, binary_sha256: str) 
     )
 
 
+def node_token(node: str, finding: Finding, binary_sha256: str) -> tuple[str, bool]:
+    """The node's install token and whether it is known (False: take it from the state as it is)."""
+    if isinstance(finding, Installed):
+        return install_token(finding, binary_sha256), True
+    if isinstance(finding, Unreachable):
+        pulumi.log.warn(
+            f"node {node}: could not check its macvtap CNI install over SSH ({finding.reason}); its install resources stay"
+            " as the last update left them"
+        )
+        return NOT_CHECKED_TOKEN, False
+    return NOT_CHECKED_TOKEN, True
+
+
 class NodeCniInstall(pulumi.ComponentResource):
     """Per node: ``CopyToRemote`` of the binary, then a ``Command`` that installs it.
 
     ``installs`` (one Command per node) is what VMs wait on. The binary's sha256 is a
-    trigger of both, so a new binary re-copies and re-installs, and nothing else does.
+    trigger of both, so a new binary re-copies and re-installs. The node's install token
+    (``node_probe``) is the copy's other trigger and the install's stdin: a node found without
+    the expected binary gets a new one, so it is copied and installed again (an in-place update
+    of the install, never a replacement: the old uninstall would remove the repaired binary).
     """
 
     binary_sha256: str
@@ -76,13 +95,14 @@ class NodeCniInstall(pulumi.ComponentResource):
                 host_key=node.host_key,
             )
             spec = node_install_spec(node, args, self.binary_sha256)
+            token, known = node_token(node.name, args.findings.get(node.name, NotChecked()), self.binary_sha256)
             copy = remote.CopyToRemote(
                 f"{name}-{node.name}-copy",
                 connection=connection,
                 source=pulumi.FileAsset(str(args.binary_path)),
                 remote_path=spec.staged_binary,
-                triggers=[self.binary_sha256],
-                opts=pulumi.ResourceOptions(parent=self),
+                triggers=[self.binary_sha256, token],
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=[] if known else ["triggers[1]"]),
             )
             self.copies[node.name] = copy
             self.installs[node.name] = remote.Command(
@@ -90,10 +110,12 @@ class NodeCniInstall(pulumi.ComponentResource):
                 connection=connection,
                 create=install_command(spec),
                 delete=uninstall_command(spec),
+                # The token on stdin, which the install writes to the node; a new one is an update.
+                stdin=f"{token}\n",
                 triggers=[self.binary_sha256],
                 # The scripts print progress on stdout and problems on stderr; only stderr is
                 # logged so that nothing a future script prints on stdout lands in the logs.
                 logging=remote.Logging.STDERR,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[copy]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[copy], ignore_changes=[] if known else ["stdin"]),
             )
         self.register_outputs({"binarySha256": self.binary_sha256, "nodes": sorted(self.installs)})

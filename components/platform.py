@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pulumi
 
+from components import node_probe
 from components.config import StackConfig
 from components.device_plugin import MacvtapDevicePlugin
 from components.kubevirt import KubeVirt
@@ -60,6 +61,10 @@ def deploy_platform(config: StackConfig, project_dir: Path) -> Platform:
     node_install = None
     if config.ssh_mode:
         assert config.macvtap.cni_binary_path is not None and config.ssh_private_key is not None  # checked by config
+        # What each node has installed, read now, in preview as in up (node_probe: ssh-mode drift).
+        findings = node_probe.prober()(
+            config.nodes, config.ssh_private_key.get_secret_value(), config.macvtap.cni_bin_dir, config.macvtap.staging_dir
+        )
         node_install = NodeCniInstall(
             "macvtap-cni",
             NodeCniInstallArgs(
@@ -70,6 +75,7 @@ def deploy_platform(config: StackConfig, project_dir: Path) -> Platform:
                 staging_dir=config.macvtap.staging_dir,
                 lower_devices=tuple(dict.fromkeys(device.lower_device for device in config.macvtap.lower_devices)),
                 minimum_mtus=minimum_lower_device_mtus(config),
+                findings=findings,
             ),
         )
     return Platform(kubevirt, multus, device_plugin, node_install)

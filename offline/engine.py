@@ -22,6 +22,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, _resolve_callbacks
 
 # Re-exported: the recording engine is where the rest of the code takes the project's place from.
+from components import node_probe
 from offline.stack_config import PROJECT_NAME as PROJECT_NAME
 from offline.stack_config import PROJECT_ROOT as PROJECT_ROOT
 from offline.stack_config import StackConfigError as StackConfigError
@@ -77,9 +78,11 @@ class RecordedResource:
     inputs: Mapping[str, Any]  # camelCase keys, numbers as floats, secrets still wrapped
     provider: str
     # The resource options that decide how the engine applies a change: the property paths
-    # whose change forces a replacement, and whether the old object goes first.
+    # whose change forces a replacement, whether the old object goes first, and the paths
+    # whose new value the engine replaces with the old one.
     replace_on_changes: tuple[str, ...] = ()
     delete_before_replace: bool = False
+    ignore_changes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -164,6 +167,7 @@ class RecordingMonitor(MockMonitor):
         property_dependencies: Mapping[str, tuple[str, ...]] | None = None,
         replace_on_changes: tuple[str, ...] = (),
         delete_before_replace: bool = False,
+        ignore_changes: tuple[str, ...] = (),
     ) -> None:
         """Keep one request (a registration or a read) as the engine would see it."""
         self.recording.resources.append(
@@ -179,6 +183,7 @@ class RecordingMonitor(MockMonitor):
                 provider=request.provider,
                 replace_on_changes=replace_on_changes,
                 delete_before_replace=delete_before_replace,
+                ignore_changes=ignore_changes,
             )
         )
 
@@ -201,6 +206,7 @@ class RecordingMonitor(MockMonitor):
             property_dependencies={key: tuple(deps.urns) for key, deps in sorted(request.propertyDependencies.items())},
             replace_on_changes=tuple(request.replaceOnChanges),
             delete_before_replace=bool(request.deleteBeforeReplace),
+            ignore_changes=tuple(request.ignoreChanges),
         )
         if request.transforms:
             self.recording.transforms[response.urn] = _resolve_callbacks(request.transforms)
@@ -221,6 +227,7 @@ def record_program(
     preview: bool = False,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     into: Recording | None = None,
+    node_prober: node_probe.Prober = node_probe.not_checked,
 ) -> Recording:
     """Run ``project_dir/__main__.py`` with ``config`` under the recording monitor.
 
@@ -230,7 +237,14 @@ def record_program(
     after the runtime has settled; what was registered so far is kept only in ``into``, when given.
     """
     return record_callable(
-        lambda: _run_main(project_dir), config, secret_keys, stack=stack, preview=preview, stack_outputs=stack_outputs, into=into
+        lambda: _run_main(project_dir),
+        config,
+        secret_keys,
+        stack=stack,
+        preview=preview,
+        stack_outputs=stack_outputs,
+        into=into,
+        node_prober=node_prober,
     )
 
 
@@ -243,12 +257,14 @@ def record_callable(
     preview: bool = False,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     into: Recording | None = None,
+    node_prober: node_probe.Prober = node_probe.not_checked,
 ) -> Recording:
     """Run ``program`` as a Pulumi program, with ``config``, under the recording monitor.
 
     ``record_program`` runs ``__main__.py`` through it; the benchmarks run a replay of a
     recording through it, so both are measured under the same engine. ``into`` receives the
-    registrations as they happen, so a caller can see how far a failing program got.
+    registrations as they happen, so a caller can see how far a failing program got. No node is
+    contacted: ``node_prober`` stands for the ssh-mode look at the nodes (``components.node_probe``).
     """
     recording = into if into is not None else Recording(stack=stack)
     loop = asyncio.new_event_loop()
@@ -277,7 +293,8 @@ def record_callable(
         # set_mocks leaves a finished root Stack behind; the program gets a fresh one from
         # run_in_stack, as under the real language host, so that its exports are recorded.
         pulumi.runtime.settings.ROOT.set(None)
-        loop.run_until_complete(pulumi.runtime.run_in_stack(program))
+        with node_probe.using(node_prober):
+            loop.run_until_complete(pulumi.runtime.run_in_stack(program))
     except BaseException as failure:
         # The error the program failed with also sits in every output future that depended on
         # it; it is raised here, so asyncio need not report it again when they are collected.
@@ -328,6 +345,7 @@ def record_stack(
     preview: bool = False,
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     into: Recording | None = None,
+    node_prober: node_probe.Prober = node_probe.not_checked,
 ) -> Recording:
     """Record a real stack file, optionally with some keys replaced (``key -> value``).
 
@@ -337,5 +355,12 @@ def record_stack(
     """
     config, secret_keys = load_stack_config(stack, project_dir, secret_values, config_overrides)
     return record_program(
-        config, secret_keys, stack=stack, project_dir=project_dir, preview=preview, stack_outputs=stack_outputs, into=into
+        config,
+        secret_keys,
+        stack=stack,
+        project_dir=project_dir,
+        preview=preview,
+        stack_outputs=stack_outputs,
+        into=into,
+        node_prober=node_prober,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,14 +243,16 @@ class NodeStep:
     other_inputs: Mapping[str, Any]  # everything but connection and the command strings
     commands: Mapping[str, str]  # create / update / delete
     after: Sequence[str]  # names of what it waits for
+    stdin: str | None = None  # what the provider writes to create's and update's standard input
 
 
 def node_step(resource: RecordedResource, redactor: Redactor, after: Sequence[str]) -> NodeStep:
     inputs = dict(resource.inputs)
     connection = json_numbers(redactor.redact_connection(inputs.pop("connection", {})))
     commands = {key: str(redactor.redact(inputs.pop(key))) for key in COMMAND_KEYS if key in inputs}
+    stdin = str(redactor.redact(inputs.pop("stdin"))) if "stdin" in inputs else None
     other = {key: _shown(value) for key, value in json_numbers(redactor.redact(inputs)).items()}
-    return NodeStep(resource, connection, other, commands, after)
+    return NodeStep(resource, connection, other, commands, after, stdin)
 
 
 def _shown(value: Any) -> Any:
@@ -285,7 +288,12 @@ def node_script(stack: str, node: str, steps: Sequence[NodeStep]) -> str:
     lines += ["", 'case "${1:-}" in']
     for key in COMMAND_KEYS:
         ordered = steps if key != "delete" else list(reversed(steps))
-        branch = [(step.resource.name, step.commands[key]) for step in ordered if key in step.commands]
+        # The provider writes stdin to create and update (pulumi-command remote.Command), not to delete.
+        branch = [
+            (step.resource.name, _with_stdin(step.commands[key], step.stdin if key != "delete" else None))
+            for step in ordered
+            if key in step.commands
+        ]
         if not branch:
             continue
         lines.append(f"{key})")
@@ -300,6 +308,10 @@ def node_script(stack: str, node: str, steps: Sequence[NodeStep]) -> str:
         "esac",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _with_stdin(command: str, stdin: str | None) -> str:
+    return command if stdin is None else f"printf %s {shlex.quote(stdin)} | {command}"
 
 
 def _flat_json(value: Any) -> str:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -257,7 +258,8 @@ def test_node_script_holds_the_exact_commands_and_connection(lab_run: Run, lab: 
     script = lab_run.read("nodes/node02.sh")
     install = inputs(lab, "macvtap-cni-node02-install")
     copy = inputs(lab, "macvtap-cni-node02-copy")
-    assert f"create)\n# macvtap-cni-node02-install\n{install['create']}\n;;\n" in script
+    # The provider writes stdin (the node's install token) to create, not to delete.
+    assert f"create)\n# macvtap-cni-node02-install\nprintf %s {shlex.quote(install['stdin'])} | {install['create']}\n;;\n" in script
     assert f"delete)\n# macvtap-cni-node02-install\n{install['delete']}\n;;\n" in script
     assert install["create"].startswith("sudo -n env NODE_NAME=node02 ")
     connection = json.loads(script.split("#    connection: ", 1)[1].split("\n", 1)[0])

@@ -2,14 +2,17 @@
 # Install the macvtap CNI plugin binary on one node (create step of the
 # remote.Command built by components/node_commands.py), run as
 #   [sudo -n] env NODE_NAME=.. STAGED_BINARY=.. BINARY_SHA256=.. CNI_BIN_DIR=.. \
-#     sh -c "<common.sh + this file>" install-macvtap-cni [LOWER_DEVICE...]
-# Inputs are only read as variables and positional parameters, never evaluated.
+#     sh -c "<common.sh + this file>" install-macvtap-cni [LOWER_DEVICE[:MTU]...] <<< INSTALL_TOKEN
+# Inputs are only read as variables, positional parameters and one line of stdin, never evaluated.
 # Runs after common.sh (strict mode, helpers, input checks).
 #
 # Steps: check that every lower device exists; if CNI_BIN_DIR/macvtap already
 # has BINARY_SHA256, do nothing; else verify the staged copy, copy it to a temp
 # file in CNI_BIN_DIR, verify the hash of that copy, chmod 0755, mv -f over
-# CNI_BIN_DIR/macvtap. Then make sure the macvtap kernel module is available.
+# CNI_BIN_DIR/macvtap. Then make sure the macvtap kernel module is available, and
+# write the install token read from stdin to <staging dir>/install-token: the
+# program reads it back before its next update (components/node_probe.py), so
+# that a node whose binary went missing or was replaced is installed again.
 # Any failure: message naming node, path and cause on stderr, exit 1, and the
 # previously installed binary is untouched (the temp file is removed by a trap).
 #
@@ -34,6 +37,15 @@ try() {
 
 dir=${CNI_BIN_DIR%/}
 target="$dir/macvtap"
+staging=${STAGED_BINARY%/*}
+
+# 0. The install token (one line on stdin; empty: none is written).
+token=""
+IFS= read -r token || true
+case $token in
+    *[!0-9a-z-]*) fail "the install token on stdin must be up to 64 of 0-9 a-z -, got \"$token\"; $target left unchanged" ;;
+esac
+[ "${#token}" -le 64 ] || fail "the install token on stdin is longer than 64 characters; $target left unchanged"
 
 # 1. Lower devices: each argument is DEVICE or DEVICE:MTU, the MTU the device must have at
 # least (a macvtap cannot exceed its lower device: a NIC asking for more fails at pod start).
@@ -96,7 +108,14 @@ else
     fi
 fi
 
-# 3. Kernel module (see the decision at the top: warn, never fail).
+# 3. The install token, where the program looks for it (written whole, then renamed).
+if [ -n "$token" ]; then
+    token_tmp="$staging/.install-token.$$"
+    printf "%s\n" "$token" >"$token_tmp" 2>/dev/null && mv -f "$token_tmp" "$staging/install-token" \
+        || { rm -f "$token_tmp"; fail "cannot write the install token to $staging/install-token; the binary is installed, the next update installs it again"; }
+fi
+
+# 4. Kernel module (see the decision at the top: warn, never fail).
 if [ -d /sys/module/macvtap ]; then
     say "macvtap kernel module is loaded"
 elif ! command -v modprobe >/dev/null 2>&1; then

@@ -59,3 +59,7 @@ remove_if_ours() {
 
 remove_if_ours "CNI binary" "${CNI_BIN_DIR%/}/macvtap"
 remove_if_ours "staged copy" "$STAGED_BINARY"
+# The install token (install-macvtap-cni.sh) goes with our binary; a newer install keeps its own.
+if [ ! -e "${CNI_BIN_DIR%/}/macvtap" ]; then
+    rm -f "${STAGED_BINARY%/*}/install-token"
+fi
