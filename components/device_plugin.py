@@ -11,6 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import LowerDevice, MacvtapConfig
+from components.ownership import owned
 
 RESOURCE_PREFIX = "macvtap.network.kubevirt.io"
 CONFIG_MAP_NAME = "macvtap-deviceplugin-config"
@@ -125,13 +126,13 @@ class MacvtapDevicePlugin(pulumi.ComponentResource):
         self.resource_names = {network: resource_name_for(network) for network in config.network_names}
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": config.namespace},
+            metadata=owned({"name": config.namespace}),
             opts=child,
         )
         namespace = self.namespace.metadata.apply(lambda metadata: metadata.name)
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
-            metadata={"name": DAEMONSET_NAME, "namespace": namespace},
+            metadata=owned({"name": DAEMONSET_NAME, "namespace": namespace}),
             # The plugin reads its config from the environment and never calls the API server.
             automount_service_account_token=False,
             opts=child,
@@ -139,7 +140,7 @@ class MacvtapDevicePlugin(pulumi.ComponentResource):
         config_json = device_plugin_config_json(config.lower_devices)
         self.config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata={"name": CONFIG_MAP_NAME, "namespace": namespace},
+            metadata=owned({"name": CONFIG_MAP_NAME, "namespace": namespace}),
             data={"DP_MACVTAP_CONF": config_json},
             opts=child,
         )
@@ -147,7 +148,7 @@ class MacvtapDevicePlugin(pulumi.ComponentResource):
         spec: Any = daemonset_spec(config, config_json)
         self.daemonset = k8s.apps.v1.DaemonSet(
             f"{name}-daemonset",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=DAEMONSET_NAME, namespace=namespace),
+            metadata=owned({"name": DAEMONSET_NAME, "namespace": namespace}),
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.config_map, self.service_account]),
         )

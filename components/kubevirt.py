@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import KubeVirtConfig
+from components.ownership import owned
 
 # The CR is Available once every KubeVirt component is deployed; on a fresh cluster that
 # includes pulling virt-api/controller/handler images, so allow well beyond the default 10 min.
@@ -72,7 +73,7 @@ class KubeVirt(pulumi.ComponentResource):
             f"{name}-cr",
             api_version="kubevirt.io/v1",
             kind="KubeVirt",
-            metadata=kubevirt_cr_metadata(),
+            metadata=owned(kubevirt_cr_metadata()),
             spec=kubevirt_cr_spec(config),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.operator]),
         )

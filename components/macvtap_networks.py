@@ -19,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import VM, MacvtapAttachment, nad_name, nad_settings
+from components.ownership import owned
 
 # macvtap-cni accepts these CNI versions; 0.3.1 is what upstream's examples use (domain.md).
 CNI_VERSION = "0.3.1"
@@ -102,7 +103,7 @@ class MacvtapNetworks(pulumi.ComponentResource):
                 f"{name}-{nad.name}",
                 api_version="k8s.cni.cncf.io/v1",
                 kind="NetworkAttachmentDefinition",
-                metadata=manifest["metadata"],
+                metadata=owned(manifest["metadata"]),
                 spec=manifest["spec"],
                 # Fixed names (no auto-naming) keep inputs deterministic; a replacement must
                 # then delete the old object first.

@@ -28,14 +28,25 @@ import pulumi_kubernetes as k8s
 from components import cloud_init
 from components.config import VM, MacvtapAttachment, RunStrategy, nad_name
 from components.macvtap_networks import nad_configs_digest
+from components.ownership import owned
 
 POD_INTERFACE = "default"
 NAD_DIGEST_ANNOTATION = "kvm-in-a-pod.io/nad-configs-digest"
+# The metadata.generation of each NAD the VM uses, as the API server reports it (`lan=1,...`). The
+# server raises it on every change of a NAD's spec, also a hand edit that `pulumi up --refresh` then
+# sets back: a VM started in between may have read the edited config, so the VM follows as for a
+# NAD change made in config (found by make e2e). Unknown generations (offline, or a NAD not created
+# yet) leave the annotation out rather than guess.
+NAD_GENERATIONS_ANNOTATION = "kvm-in-a-pod.io/nad-generations"
 # Pulumi property paths (resource.ParsePropertyPath): a key holding "." is written ["..."]. The
 # engine turns an update into a replacement when a changed path of the provider's detailed diff
 # lies under one of these (step_generator.go, applyReplaceOnChanges); the kubernetes provider
 # reports leaf paths such as spec.domain.resources.requests.memory.
-VMI_REPLACE_ON_CHANGES = ("spec", f'metadata.annotations["{NAD_DIGEST_ANNOTATION}"]')
+VMI_REPLACE_ON_CHANGES = (
+    "spec",
+    f'metadata.annotations["{NAD_DIGEST_ANNOTATION}"]',
+    f'metadata.annotations["{NAD_GENERATIONS_ANNOTATION}"]',
+)
 # `virtctl start/stop/restart` per run strategy, as KubeVirt's user guide ("Run Strategies")
 # tabulates them: only the ones that do something. `stop` of an Always or RerunOnFailure VM and
 # `start` of a Halted one also rewrite spec.runStrategy.
@@ -256,13 +267,35 @@ def vm_outputs(vm: VM, namespace: str, macs: Mapping[str, str], *, console_login
     return outputs
 
 
+def nad_generations(used: Sequence[str], nads: Mapping[str, k8s.apiextensions.CustomResource]) -> pulumi.Output[str | None]:
+    """``lan=1,storage-9441e8=2`` from the NADs' reported ``metadata.generation``; None if one is unknown."""
+
+    def value(generations: list[Any]) -> str | None:
+        if any(generation is None for generation in generations):
+            return None
+        return ",".join(f"{nad}={int(generation)}" for nad, generation in zip(used, generations, strict=True))
+
+    reported = [_metadata(nads[nad]).apply(lambda metadata: (metadata or {}).get("generation")) for nad in used]
+    return pulumi.Output.all(*reported).apply(value)
+
+
+def _metadata(resource: k8s.apiextensions.CustomResource) -> pulumi.Output[Any]:
+    # CustomResource declares no output types: the SDK sets an attribute per property it registered.
+    metadata: pulumi.Output[Any] = resource.metadata  # type: ignore[attr-defined]
+    return metadata
+
+
+def with_generations(annotations: Mapping[str, str], generations: pulumi.Output[str | None]) -> pulumi.Output[dict[str, str]]:
+    return generations.apply(lambda value: {**annotations, **({NAD_GENERATIONS_ANNOTATION: value} if value else {})})
+
+
 @dataclass(frozen=True)
 class MacvtapVMArgs:
     vm: VM
     namespace: str
     stack: str
     # The shared NADs by name (at least the ones this VM uses) and their configs.
-    nads: Mapping[str, pulumi.Resource]
+    nads: Mapping[str, k8s.apiextensions.CustomResource]
     nad_configs: Mapping[str, str]
     # What the VM must wait for: the KubeVirt CR, the device plugin, node installs.
     platform: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -302,7 +335,7 @@ class MacvtapVM(pulumi.ComponentResource):
             secret = cloud_init_secret_manifest(vm, args.namespace, user_data)
             self.cloud_init_secret = k8s.core.v1.Secret(
                 f"{name}-cloud-init",
-                metadata=secret["metadata"],
+                metadata=owned(secret["metadata"]),
                 type=secret["type"],
                 string_data=secret["string_data"],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.namespace_prerequisites)),
@@ -324,11 +357,17 @@ class MacvtapVM(pulumi.ComponentResource):
             # The template is mutable: changes are updates, applied by KubeVirt at the next restart.
             options = pulumi.ResourceOptions(parent=self, depends_on=depends_on, delete_before_replace=True)
             suffix = "vm"
+        generations = nad_generations(used, args.nads)
+        if vm.kind == "VirtualMachineInstance":
+            manifest["metadata"]["annotations"] = with_generations(manifest["metadata"]["annotations"], generations)
+        else:
+            template = manifest["spec"]["template"]
+            template["metadata"]["annotations"] = with_generations(template["metadata"]["annotations"], generations)
         self.vm_object = k8s.apiextensions.CustomResource(
             f"{name}-{suffix}",
             api_version="kubevirt.io/v1",
             kind=vm.kind,
-            metadata=manifest["metadata"],
+            metadata=manifest["metadata"] if vm.kind == "VirtualMachineInstance" else owned(manifest["metadata"]),
             spec=manifest["spec"],
             opts=options,
         )

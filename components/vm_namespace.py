@@ -10,6 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import StackConfig, VmStackConfig
+from components.ownership import owned
 
 RESOURCE_NAME = "vm-namespace"
 
@@ -24,7 +25,7 @@ def vm_namespace_prerequisites(
     """
     if config.creates_vm_namespace:
         # A fixed name (no auto-naming suffix): the VMs and NADs name it.
-        return [k8s.core.v1.Namespace(RESOURCE_NAME, metadata={"name": config.vm_namespace})]
+        return [k8s.core.v1.Namespace(RESOURCE_NAME, metadata=owned({"name": config.vm_namespace}))]
     if isinstance(config, StackConfig) and device_plugin_namespace is not None and config.vm_namespace == config.macvtap.namespace:
         return [device_plugin_namespace]
     return []

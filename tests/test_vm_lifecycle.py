@@ -30,7 +30,7 @@ import pytest
 
 import components.macvtap_networks as macvtap_networks
 from components.config import MacvtapAttachment, nad_name
-from components.macvtap_vm import NAD_DIGEST_ANNOTATION
+from components.macvtap_vm import NAD_DIGEST_ANNOTATION, NAD_GENERATIONS_ANNOTATION
 from offline.engine import Recording, record_stack
 from offline.lifecycle import (
     changed_paths,
@@ -90,7 +90,11 @@ def test_changed_paths_are_leaves() -> None:
 
 def test_engine_records_the_options_that_decide_replacement(dev: Recording) -> None:
     vmi = dev.named("vm1-vmi")
-    assert vmi.replace_on_changes == ("spec", f'metadata.annotations["{NAD_DIGEST_ANNOTATION}"]')
+    assert vmi.replace_on_changes == (
+        "spec",
+        f'metadata.annotations["{NAD_DIGEST_ANNOTATION}"]',
+        f'metadata.annotations["{NAD_GENERATIONS_ANNOTATION}"]',
+    )
     assert vmi.delete_before_replace is True
 
 
