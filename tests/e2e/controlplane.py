@@ -83,6 +83,16 @@ class ControlPlane:
         info = self.kube().request("GET", "/version")
         return str(info["gitVersion"])
 
+    @property
+    def apiserver(self) -> Server:
+        return next(server for server in self.servers if server.name == "kube-apiserver")
+
+    def start_apiserver(self) -> None:
+        """kube-apiserver again, after ``apiserver.stop()``: the same flags, certificates and etcd."""
+        self.apiserver.restart()
+        kube = Kube(self.credentials, timeout=5)
+        self.apiserver.wait_until(lambda: kube.request("GET", "/readyz") == "ok", 90, "/readyz ok")
+
 
 @contextlib.contextmanager
 def running_control_plane(tools: Toolchain, workdir: Path) -> Iterator[ControlPlane]:

@@ -20,8 +20,18 @@ class Server:
     def __init__(self, name: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log = log
-        with log.open("ab") as log_file:
-            self.proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=env)
+        self.argv = list(argv)
+        self.env = env
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as log_file:
+            return subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, env=self.env)
+
+    def restart(self) -> None:
+        """Stop it by PID, then start the same command again (one PID again)."""
+        self.stop()
+        self.proc = self._spawn()
 
     @property
     def pid(self) -> int:

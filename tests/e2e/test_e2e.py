@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -46,91 +45,25 @@ from tests.dataplane.objects import from_api_server
 from tests.dataplane.prerequisites import DataplaneTools
 from tests.e2e.controlplane import ControlPlane
 from tests.e2e.kube import Kube
-from tests.e2e.kubevirt_fixture import operator_manifest
 from tests.e2e.nodes import CNI_BIN_DIR, STAGING_DIR, Node, host_interface
 from tests.e2e.processes import Server
-from tests.e2e.project import Project, PulumiResult
-from tests.e2e.settings import DOUBLE_DELAY_SECONDS, MULTUS_MANIFEST, NEVER_READY_PREFIX
+from tests.e2e.settings import DOUBLE_DELAY_SECONDS, NEVER_READY_PREFIX
+from tests.e2e.stack import NS, Session, live, new_session, node_file
 from tests.e2e.tools import Toolchain
 from tests.upstream import schema_directory
 
 STACK = "e2e"
-NS = "kvm-in-a-pod:"
 MULTUS_PINNED_IMAGE = "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.3.0-thick"
 FAKE_BINARY_V1 = b"#!/bin/sh\n# kvm-in-a-pod e2e: not a CNI plugin, version 1\n"
 FAKE_BINARY_V2 = b"#!/bin/sh\n# kvm-in-a-pod e2e: not a CNI plugin, version 2\n"
-
-
-class Session:
-    """What the tests share: the project copy, every CLI output (for the secret scan), the key."""
-
-    def __init__(self, project: Project, ssh_key: str, real_binary: Path | None) -> None:
-        self.project = project
-        self.ssh_key = ssh_key
-        self.real_binary = real_binary
-        self.results: list[PulumiResult] = []
-
-    def pulumi(self, *args: str, stack: str | None = STACK, timeout: float = 900) -> PulumiResult:
-        result = self.project.pulumi(*args, stack=stack, timeout=timeout)
-        self.results.append(result)
-        return result
-
-    def run_readme_command(self, command: str, timeout: float = 900) -> PulumiResult:
-        """A shell line from the README, run in the project copy with the suite's Pulumi setup."""
-        started = time.monotonic()
-        done = subprocess.run(["bash", "-c", command], cwd=self.project.root, env=self.project.env(),
-                              capture_output=True, text=True, timeout=timeout, check=False)  # fmt: skip
-        result = PulumiResult(["bash", "-c", command], done.returncode, done.stdout, done.stderr, time.monotonic() - started)
-        self.results.append(result)
-        return result
-
-    def binary(self) -> Path:
-        return self.project.root / "e2e-fixtures" / "macvtap"
-
-    def write_binary(self, content: bytes) -> str:
-        self.binary().write_bytes(content)
-        return hashlib.sha256(content).hexdigest()
-
-
-def base_config(nodes: list[Node], fixtures: Path) -> dict[str, Any]:
-    lower_device = host_interface()
-    assert lower_device is not None  # the toolchain fixture checked
-    return {
-        f"{NS}kubevirt": {"version": "v1.9.0", "useEmulation": True, "operatorManifest": "e2e-fixtures/kubevirt-operator.yaml"},
-        f"{NS}multus": {"install": True, "version": "v4.3.0", "manifest": "e2e-fixtures/multus-daemonset-thick.yml"},
-        f"{NS}macvtap": {
-            "cniInstall": "ssh",
-            "cniBinaryPath": "e2e-fixtures/macvtap",
-            "lowerDevices": [{"name": "lan", "lowerDevice": lower_device.name, "mode": "bridge", "capacity": 10}],
-        },
-        f"{NS}nodes": [node.config_entry() for node in nodes],
-        f"{NS}vmNamespace": "vms-e2e",
-        f"{NS}vms": [
-            {"name": "vm-a", "memory": "1024M", "macvtap": [{"network": "lan"}]},
-            # The largest MTU the nodes' lower device allows (the install checks it).
-            {"name": "vm-b", "kind": "VirtualMachine", "memory": "1024M", "macvtap": [{"network": "lan", "mtu": lower_device.mtu}]},
-        ],
-    }
 
 
 @pytest.fixture(scope="module")
 def session(
     toolchain: Toolchain, tools: DataplaneTools, control_plane: ControlPlane, kubevirt_double: Server, nodes: list[Node], e2e_dir: Path
 ) -> Iterator[Session]:
-    project = Project.create(e2e_dir, toolchain, control_plane.kubeconfig)
-    fixtures = project.root / "e2e-fixtures"
-    fixtures.mkdir()
-    (fixtures / "kubevirt-operator.yaml").write_text(operator_manifest())
-    shutil.copy(MULTUS_MANIFEST, fixtures / "multus-daemonset-thick.yml")
-    ssh_key = (nodes[0].client_key).read_text()
     # The real CNI, from the same release as the device plugin the dataplane step runs.
-    state = Session(project, ssh_key, tools.cni)
-    state.write_binary(tools.cni.read_bytes())
-    # The stack's policy config, as each shipped stack has one (policies/config/<stack>.json).
-    (project.root / "policies" / "config" / f"{STACK}.json").write_text(json.dumps({"macvtap-capacity": {"nodeCount": len(nodes)}}))
-    project.init_stack(STACK, base_config(nodes, fixtures))
-    project.set_secret(STACK, f"{NS}sshPrivateKey", ssh_key)
-    yield state
+    yield new_session(e2e_dir, STACK, toolchain, control_plane.kubeconfig, nodes, tools.cni)
 
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -144,12 +77,6 @@ def readme_policy_commands(stack: str, policy_config: Path) -> list[str]:
     lines = [line.split("  #")[0].strip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
     assert any("--policy-pack policies" in line for line in lines), lines
     return [re.sub(r"policies/config/\w+\.json", str(policy_config), re.sub(r"-s \w+", f"-s {stack}", line)) for line in lines]
-
-
-def live(kube: Kube, kind: str, name: str, namespace: str | None) -> dict[str, Any]:
-    obj = kube.get(kind, name, namespace)
-    assert obj is not None, f"{kind} {namespace}/{name} is not in the API server"
-    return obj
 
 
 def assert_subset(expected: Any, actual: Any, path: str = "") -> None:
@@ -190,16 +117,6 @@ def resource_versions(kube: Kube, objects: list[dict[str, Any]]) -> dict[str, st
         current = live(kube, obj["kind"], meta["name"], meta.get("namespace"))
         versions[f"{obj['kind']}/{meta.get('namespace')}/{meta['name']}"] = current["metadata"]["resourceVersion"]
     return versions
-
-
-def node_file(node: Node, path: str) -> tuple[str, str] | None:
-    """(mode, sha256) of a file on the node, or None when it is absent."""
-    code, out = node.ssh(f"if test -f {path}; then stat -c %a {path} && sha256sum {path}; else echo absent; fi")
-    assert code == 0, f"ssh to {node.name} failed: {out}"
-    if out.strip() == "absent":
-        return None
-    mode, digest = out.split()[:2]
-    return mode, digest
 
 
 # --- 1 ------------------------------------------------------------------------------------------
