@@ -60,7 +60,9 @@ e2e-tools:
 # part of `make test` or CI. Installs the Debian packages it needs first.
 dataplane: $(VENV)/.installed
 	bash e2e/dataplane-packages.sh
-	KVM_DATAPLANE=1 $(PY) -m pytest tests/dataplane -m dataplane -p no:cacheprovider -q -rA $(DATAPLANE_ARGS)
+	KVM_DATAPLANE=1 $(if $(filter command line,$(origin STACK)),KVM_DATAPLANE_STACK=$(STACK)) \
+		$(PY) -m pytest tests/dataplane -m dataplane -p no:cacheprovider -q -rA \
+		$(if $(filter command line,$(origin STACK)),-k TestYourStack) $(DATAPLANE_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

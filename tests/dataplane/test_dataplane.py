@@ -42,10 +42,9 @@ from typing import Any
 
 import grpc
 import pytest
-import yaml
 
 from components.config import MacvtapConfig, max_network_name_length
-from offline.engine import PROJECT_ROOT
+from offline.stack_config import stack_config
 from tests.dataplane import objects as stack_objects
 from tests.dataplane.claims import (
     assert_nics_are_as_the_objects_say,
@@ -65,7 +64,8 @@ NS = "kvm-in-a-pod:"
 
 
 def shipped(stack: str, key: str) -> Any:
-    return yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"][f"{NS}{key}"]
+    """A key of ``Pulumi.<stack>.yaml`` as the CLI resolves it (a bare ``vms`` is ``kvm-in-a-pod:vms``)."""
+    return stack_config(stack)[f"{NS}{key}"]
 
 
 def with_cni_binary(stack: str, tools: DataplaneTools) -> dict[str, Any]:
@@ -314,3 +314,53 @@ class TestDefects:
         finally:
             node.install_cni_binary(tools.cni)
         assert defects.start_vm("plain", "node01").nics[0].pod_link["address"] == defects.objects.vm("plain").nics[0].mac
+
+
+# --- any stack: make dataplane STACK=<name> -----------------------------------------------------
+
+YOUR_STACK = os.environ.get("KVM_DATAPLANE_STACK", "")
+
+
+@pytest.fixture(scope="class")
+def your_stack(tools: DataplaneTools, guest_image: GuestImage, accelerator: str) -> Iterator[Dataplane]:
+    """Your stack's plan, its VMs all on its first node; its own nodes in ssh mode, else two."""
+    if not YOUR_STACK:
+        pytest.skip("no KVM_DATAPLANE_STACK (make dataplane STACK=<name> runs these claims on your stack)")
+    with REPORT.scenario(YOUR_STACK):
+        config = stack_config(YOUR_STACK)
+        macvtap = config.get(f"{NS}macvtap")
+        ssh = isinstance(macvtap, dict) and macvtap.get("cniInstall") == "ssh"
+        overrides = {f"{NS}macvtap": {**macvtap, "cniBinaryPath": str(tools.cni)}} if isinstance(macvtap, dict) and ssh else {}
+        with REPORT.timed(YOUR_STACK, "objects from the offline plan"):
+            objects = stack_objects.from_plan(YOUR_STACK, overrides)
+        if not objects.device_plugin_config or not objects.vms:
+            pytest.skip(f"{YOUR_STACK} has no device plugin or no VMs: plan its platform with its vms stacks as TestSplit does")
+        nodes = {name: () for name in objects.nodes or ("node01", "node02")}
+        with running_dataplane(
+            YOUR_STACK, objects, tools, guest_image, accelerator, nodes, private_dirs=staging_dirs(objects)
+        ) as dataplane:
+            start(dataplane, YOUR_STACK, dict.fromkeys((vm.name for vm in objects.vms), next(iter(nodes))))
+            yield dataplane
+
+
+class TestYourStack:
+    def test_device_plugin_registers_exactly_the_nads_resources_with_capacity_devices(self, your_stack: Dataplane) -> None:
+        assert_registers_exactly_the_nads_resources(your_stack, list(your_stack.lan.nodes))
+
+    def test_every_nic_has_the_vm_mac_nad_mtu_and_promiscuity_and_a_tap_owned_by_qemu(self, your_stack: Dataplane) -> None:
+        for running in your_stack.vms.values():
+            assert_nics_are_as_the_objects_say(running, your_stack)
+
+    def test_every_vm_reaches_the_lan_host_and_its_neighbours_as_its_networks_mode_says(self, your_stack: Dataplane) -> None:
+        """bridge: VMs on one node reach each other; vepa: through the relay (on here); private: never."""
+        for segment in your_stack.lan.segments:
+            your_stack.lan.set_hairpin(segment, True)
+        for source in your_stack.vms.values():
+            for nic in source.nics:
+                entry = your_stack.objects.entry(nic.nad.resource_name)
+                assert your_stack.ping(source.vm.name, lan_host(your_stack, entry.name)), f"{source.vm.name} -> LAN host on {entry.name}"
+                for target in your_stack.vms.values():
+                    if target is source or not any(n.nad.resource_name == nic.nad.resource_name for n in target.nics):
+                        continue
+                    reached = reach(your_stack, source.vm.name, target.vm.name, entry.name)
+                    assert reached is (entry.mode != "private"), f"{source.vm.name} -> {target.vm.name} on {entry.name} ({entry.mode})"
