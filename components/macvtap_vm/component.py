@@ -14,7 +14,8 @@ only ordering another language can express. A Python program that holds the plat
 NADs itself says, resource by resource, what each object waits for (``MacvtapVMWiring``).
 """
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +107,7 @@ class MacvtapVM(pulumi.ComponentResource):
         values = {key: value for key, value in args.items() if key != PASSWORD_INPUT}
         password_input = args.get("consolePassword")
         has_password = password_input is not None
-        kind = _kind(name, args.get("kind", VMKind.VIRTUAL_MACHINE_INSTANCE))
+        kind = _vm_kind(name, args.get("kind", VMKind.VIRTUAL_MACHINE_INSTANCE))
         checked_now: CheckedVm | None = None
         if not hosted() and is_plain(values):
             checked_now = _checked(name, values, has_password, [], None)
@@ -114,13 +115,33 @@ class MacvtapVM(pulumi.ComponentResource):
                 raise refusal(COMPONENT, name, problems)
         super().__init__(TYPE, name, None, opts)
 
-        password = None if password_input is None else pulumi.Output.secret(password_input)
-        problems_of_password = _password_problems(password_input, password)
-        checked: pulumi.Output[CheckedVm] = pulumi.Output.all(
-            pulumi.Output.from_input(values), problems_of_password, pulumi.Output.from_input(checked_now)
-        ).apply(lambda resolved: _checked(name, resolved[0], has_password, resolved[1], resolved[2]))
         stack = pulumi.get_stack()
-        plan = checked.apply(lambda vm: _plan(stack, vm, kind, has_password))
+        password = None if password_input is None else pulumi.Output.secret(password_input)
+        # Known args (a stack's config) make plain inputs and no Output per VM: a stack of 1,000
+        # VMs spent twice as long when every object's inputs went through Outputs.
+        metadata: Any
+        spec: Any
+        secret_metadata: Any
+        user_data: pulumi.Output[str] | None = None
+        if checked_now is not None:
+            known = _plan(stack, checked_now, kind, has_password)
+            self._plan: pulumi.Output[_Plan] = pulumi.Output.from_input(known)
+            metadata, spec, secret_metadata = known.manifest["metadata"], known.manifest["spec"], known.secret_metadata
+            keys = checked_now.vm.ssh_authorized_keys
+            if password is not None:
+                user_data = password.apply(functools.partial(_user_data, name, keys))
+        else:
+            checked: pulumi.Output[CheckedVm] = pulumi.Output.all(
+                pulumi.Output.from_input(values), _password_problems(password_input, password)
+            ).apply(lambda resolved: _checked(name, resolved[0], has_password, resolved[1], None))
+            self._plan = checked.apply(lambda vm: _plan(stack, vm, kind, has_password))
+            metadata, spec = self._plan.apply(_manifest_part("metadata")), self._plan.apply(_manifest_part("spec"))
+            secret_metadata = self._plan.apply(_secret_metadata)
+            if password is not None:
+                user_data = pulumi.Output.all(checked, password).apply(
+                    lambda both: cloud_init.user_data(both[0].vm.ssh_authorized_keys, both[1])
+                )
+        self._kind = kind
 
         pushed_down = own_depends_on(opts)
         nad_resources = (
@@ -130,18 +151,16 @@ class MacvtapVM(pulumi.ComponentResource):
         )
         depends_on: list[pulumi.Input[pulumi.Resource]] = [*nad_resources, *wiring.platform, *pushed_down]
         self.cloud_init_secret: k8s.core.v1.Secret | None = None
-        if password is not None:
+        if user_data is not None:
+            secret_user_data: pulumi.Output[str] = pulumi.Output.secret(user_data)
             # The password stays out of the VM spec (readable by anyone who may read VMs) and out of
             # state in plain text: a Secret's data is kept secret by the provider, and the value is a
             # secret Output besides.
-            user_data: pulumi.Output[str] = pulumi.Output.secret(
-                pulumi.Output.all(checked, password).apply(lambda both: cloud_init.user_data(both[0].vm.ssh_authorized_keys, both[1]))
-            )
             self.cloud_init_secret = k8s.core.v1.Secret(
                 f"{name}-cloud-init",
-                metadata=plan.apply(_secret_metadata),
+                metadata=secret_metadata,
                 type="Opaque",
-                string_data={"userdata": user_data},
+                string_data={"userdata": secret_user_data},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[*wiring.namespace, *pushed_down]),
             )
             depends_on.append(self.cloud_init_secret)
@@ -160,29 +179,50 @@ class MacvtapVM(pulumi.ComponentResource):
             options = pulumi.ResourceOptions(parent=self, depends_on=depends_on, delete_before_replace=True)
             suffix = "vm"
         self.vm_object = k8s.apiextensions.CustomResource(
-            f"{name}-{suffix}",
-            api_version="kubevirt.io/v1",
-            kind=kind.value,
-            metadata=plan.apply(lambda p: p.manifest["metadata"]),
-            spec=plan.apply(lambda p: p.manifest["spec"]),
-            opts=options,
+            f"{name}-{suffix}", api_version="kubevirt.io/v1", kind=kind.value, metadata=metadata, spec=spec, opts=options
         )
-
-        self.vm_name = plan.apply(lambda p: p.checked.vm.name)
-        self.namespace = plan.apply(lambda p: p.checked.namespace)
-        self.kind = plan.apply(lambda p: p.checked.vm.kind)
-        self.run_strategy = None if kind == VMKind.VIRTUAL_MACHINE_INSTANCE else plan.apply(lambda p: p.checked.vm.effective_run_strategy)
-        self.macs = plan.apply(lambda p: p.outputs["macs"])
-        self.nads = plan.apply(lambda p: p.outputs["nads"])
-        self.virtctl = plan.apply(lambda p: {action: p.outputs[action] for action in ("console", *_actions(p.checked))})
-        self.on_change = plan.apply(lambda p: p.outputs["onChange"])
         # Registered empty: a Python stack reports the VM through its `vms` output, the provider through
-        # the outputs above, and a copy in every component's state would be rewritten into each
+        # the outputs below, and a copy in every component's state would be rewritten into each
         # checkpoint (BENCHMARKS.md, state per VM).
         self.register_outputs({})
 
+    def __getattr__(self, name: str) -> Any:
+        """An output, made when it is first read: a stack reads none of them (it has its `vms` output), and making
+        all of them up front cost a millisecond per VM. The provider host reads them all (``get_state``)."""
+        if name not in _OUTPUTS or "_plan" not in self.__dict__:
+            raise AttributeError(name)
+        if name == "run_strategy" and self._kind == VMKind.VIRTUAL_MACHINE_INSTANCE:
+            value: pulumi.Output[Any] | None = None
+        else:
+            value = self._plan.apply(_OUTPUTS[name])
+        setattr(self, name, value)
+        return value
 
-def _kind(name: str, value: Any) -> VMKind:
+
+_OUTPUTS: dict[str, Callable[[_Plan], Any]] = {
+    "vm_name": lambda p: p.checked.vm.name,
+    "namespace": lambda p: p.checked.namespace,
+    "kind": lambda p: p.checked.vm.kind,
+    "run_strategy": lambda p: p.checked.vm.effective_run_strategy,
+    "macs": lambda p: p.outputs["macs"],
+    "nads": lambda p: p.outputs["nads"],
+    "virtctl": lambda p: {action: p.outputs[action] for action in ("console", *_actions(p.checked))},
+    "on_change": lambda p: p.outputs["onChange"],
+}
+
+
+def _manifest_part(part: str) -> Callable[[_Plan], Any]:
+    return lambda plan: plan.manifest[part]
+
+
+def _user_data(name: str, keys: Sequence[str], password: str) -> str:
+    """The user data that sets ``password``, once the password passed its rule (checked where it is a secret)."""
+    if problems := password_problems(password):
+        raise refusal(COMPONENT, name, problems)
+    return cloud_init.user_data(keys, password)
+
+
+def _vm_kind(name: str, value: Any) -> VMKind:
     try:
         return VMKind(value)
     except ValueError:
