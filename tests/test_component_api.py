@@ -13,7 +13,8 @@ The programs here run under the recording engine, as the stacks do:
 - the console password is checked without being repeated and is a secret input of the Secret only,
   even when the program passes it as plain text;
 - a VMI given no provider gets a client-side-apply provider of its own, from the stack's
-  ``kubernetes:`` config; ``dependsOn`` given to a component reaches the objects it registers;
+  ``kubernetes:`` config, even when the components are given a kubernetes provider, which the
+  NADs and the Secret use; ``dependsOn`` given to a component reaches the objects it registers;
 - in the component provider, a refusal is an ``InputPropertiesError`` with one entry per input
   path, where the console password is named in the message only (the engine prints an entry's
   value), and a console password that is not a secret is refused.
@@ -235,6 +236,19 @@ def test_a_vmi_given_no_provider_gets_a_client_side_apply_provider_of_its_own_fr
     assert provider.parent == recording.named("vm1").urn
     assert (provider.inputs["enableServerSideApply"], provider.inputs["renderYamlToDirectory"]) == ("false", "out")
     assert recording.named("vm1-vmi").provider.startswith(provider.urn)
+
+
+def test_a_provider_given_through_providers_reaches_the_nads_and_the_secret_but_a_vmi_keeps_its_own() -> None:
+    def program() -> None:
+        cluster = pulumi.ProviderResource("kubernetes", "cluster")
+        options = pulumi.ResourceOptions(providers=[cluster])
+        networks = MacvtapNetworks("nets", {"networks": NETWORKS, "macvtap": [{"network": "lan"}]}, options)
+        MacvtapVM("vm1", {"macvtap": [{"network": "lan"}], "nads": networks.nads, "consolePassword": PASSWORD}, options)
+
+    recording = record(program)
+    cluster = recording.named("cluster").urn
+    assert recording.named("nets-lan").provider.startswith(cluster) and recording.named("vm1-cloud-init").provider.startswith(cluster)
+    assert recording.named("vm1-vmi").provider.startswith(recording.named("vm1-vmi-client-side-apply").urn)
 
 
 def test_depends_on_given_to_the_components_reaches_their_objects() -> None:

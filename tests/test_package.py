@@ -1,7 +1,8 @@
 """Claims about how the components are packaged: the pip package and the component package's plugin directory.
 
 - the plugin directory, run as the Python language host runs it (``python kvm_in_a_pod <engine>``),
-  serves over gRPC the schema the in-process provider infers, at the project's version;
+  serves over gRPC the schema the in-process provider infers, at the project's version, which is
+  a semantic version (the CLI checks a release out as the tag ``v<version>``);
 - it runs in the program's own virtualenv, with the program's own requirements;
 - the pip package depends on every distribution the components import, in ranges that hold the
   versions requirements.txt pins, and on nothing else;
@@ -15,6 +16,7 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +65,11 @@ def test_the_plugin_directory_serves_the_in_process_schema_at_the_projects_versi
         version = stub.GetPluginInfo(empty_pb2.Empty(), timeout=30).version
     assert schema == in_process_schema()
     assert version == PYPROJECT["project"]["version"]
+
+
+def test_the_version_is_a_semantic_version_a_release_tag_can_carry() -> None:
+    # sdk/go/common/workspace/plugins.go, gitSource.Download: refs/tags/v<major.minor.patch>.
+    assert re.fullmatch(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)", PYPROJECT["project"]["version"])
 
 
 def test_the_plugin_runs_in_the_programs_virtualenv_with_its_requirements() -> None:
