@@ -2,11 +2,13 @@
 
 It registers the VM object (and, with a console password, the Secret holding its user data) only
 once its arguments pass ``check_vm``, so a refused VM registers no Kubernetes object. Arguments
-that are known when it is constructed (a stack's config) are checked there and then. Arguments
-that are Outputs (another resource's, a StackReference's), and every argument in the component
-provider, are checked when they resolve: the objects' inputs are Outputs of that check, so a
-refusal fails them before they are sent, and the component's outputs, which the provider hands
-back to the engine, carry the refusal to the consumer's ``preview``.
+that are known when it is constructed (a stack's config) are checked there and then, and the
+objects get plain inputs; the console password, a secret Output, is checked in the Output that
+makes the Secret's user data, and the VM object waits for the Secret. Arguments that are Outputs
+(another resource's, a StackReference's), and every argument in the component provider, are
+checked when they resolve: the objects' inputs are Outputs of that check, so a refusal fails them
+before they are sent, and the component's outputs, which the provider hands back to the engine,
+carry the refusal to the consumer's ``preview``.
 
 Pulumi does not pass a component's ``depends_on`` to its children (domain.md, "Pulumi facts that
 bite"): a consumer's ``dependsOn`` is given to the VM object and the Secret here, as it is the
@@ -110,7 +112,7 @@ class MacvtapVM(pulumi.ComponentResource):
         kind = _vm_kind(name, args.get("kind", VMKind.VIRTUAL_MACHINE_INSTANCE))
         checked_now: CheckedVm | None = None
         if not hosted() and is_plain(values):
-            checked_now = _checked(name, values, has_password, [], None)
+            checked_now = _checked(name, values, has_password, [])
             if isinstance(password_input, str) and (problems := password_problems(password_input)):
                 raise refusal(COMPONENT, name, problems)
         super().__init__(TYPE, name, None, opts)
@@ -133,7 +135,7 @@ class MacvtapVM(pulumi.ComponentResource):
         else:
             checked: pulumi.Output[CheckedVm] = pulumi.Output.all(
                 pulumi.Output.from_input(values), _password_problems(password_input, password)
-            ).apply(lambda resolved: _checked(name, resolved[0], has_password, resolved[1], None))
+            ).apply(lambda resolved: _checked(name, resolved[0], has_password, resolved[1]))
             self._plan = checked.apply(lambda vm: _plan(stack, vm, kind, has_password))
             metadata, spec = self._plan.apply(_manifest_part("metadata")), self._plan.apply(_manifest_part("spec"))
             secret_metadata = self._plan.apply(_secret_metadata)
@@ -230,9 +232,9 @@ def _vm_kind(name: str, value: Any) -> VMKind:
         raise refusal(COMPONENT, name, [("kind", f"{value!r} is not allowed; input should be {allowed}")]) from None
 
 
-def _checked(name: str, values: Any, has_password: bool, password: list[tuple[str, str]], known: CheckedVm | None) -> CheckedVm:
-    """The checked VM (``known`` when it was checked already), or the refusal of every problem, the password's too."""
-    vm, problems = (known, []) if known is not None else check_vm(values, name, has_password=has_password)
+def _checked(name: str, values: Any, has_password: bool, password: list[tuple[str, str]]) -> CheckedVm:
+    """The checked VM, or the refusal of every problem, the password's (``password``) too."""
+    vm, problems = check_vm(values, name, has_password=has_password)
     if password or problems or vm is None:
         raise refusal(COMPONENT, name, [*problems, *password])
     return vm
