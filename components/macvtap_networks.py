@@ -103,7 +103,7 @@ class MacvtapNetworksArgs(TypedDict):
     networks: pulumi.Input[Mapping[str, pulumi.Input[MacvtapNetwork]]]
     """The platform's networks by name: the `networks` of a platform stack's `macvtapPlatform` output (a StackReference)."""
     macvtap: Sequence[MacvtapNic]
-    """The `macvtap` NICs of all the VMs that will use these NADs; plain values: they decide which NADs exist (mac is ignored)."""
+    """The `macvtap` NICs of all the VMs that will use these NADs; plain values, as they decide which NADs exist (mac: unused)."""
     namespace: NotRequired[pulumi.Input[str]]
     """The namespace of the NADs, which must be the VMs' (default `default`)."""
 

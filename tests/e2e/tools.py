@@ -92,7 +92,7 @@ TOOLS = (
         "pulumi-language-yaml",
         True,
         "the YAML language host, which ships with the Pulumi CLI (https://www.pulumi.com/docs/install/); one that implements Link"
-        " (pulumi-yaml v1.27.0 or newer), which `pulumi package add` calls: put its directory on PATH or in KVM_E2E_BIN",
+        " (pulumi-yaml v1.26.2 or newer), which `pulumi package add` calls: put its directory on PATH or in KVM_E2E_BIN",
     ),
     Tool("pulumi-resource-kubernetes", True, f"`pulumi plugin install resource kubernetes 4.34.2`, or {_BUILD_TOOLS}", built_here=True),
     Tool("pulumi-resource-command", True, "`pulumi plugin install resource command 1.2.1` (with a Pulumi CLI that can download)"),
