@@ -10,7 +10,7 @@ import pulumi
 
 from components.config import VmStackConfig, load_stack_config
 from components.platform import deploy_platform
-from components.platform_export import EXPORT_NAME, platform_export
+from components.platform_export import EXPORT_NAME, networks_output, platform_export
 from components.platform_reference import deploy_vms_on_platform_stack
 from components.vm_deployment import deploy_vms
 from components.vm_namespace import vm_namespace_prerequisites
@@ -37,7 +37,7 @@ else:
         vms = deploy_vms(
             config.vms,
             config.vm_namespace,
-            resource_names=export.resource_names,
+            networks=networks_output(export.networks),
             platform=[*platform.vm_prerequisites, *vm_namespace],
             nad_prerequisites=[*platform.nad_prerequisites, *vm_namespace],
             namespace_prerequisites=vm_namespace,

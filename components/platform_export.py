@@ -14,10 +14,11 @@ StackReference returns back into typed form, refusing anything else with the
 ``kvm-in-a-pod:platformStack`` key path. Both are pure.
 """
 
-from __future__ import annotations
-
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
+
+import pulumi
 
 from components.config import NAMESPACE, ConfigError, StackConfig, key_path
 from components.device_plugin import resource_name_for
@@ -55,18 +56,41 @@ class PlatformExport:
         return {
             "cniInstall": self.cni_install,
             "kubevirtVersion": self.kubevirt_version,
-            "networks": {
-                name: {
-                    "capacityPerNode": network.capacity_per_node,
-                    "lowerDevice": network.lower_device,
-                    "mode": network.mode,
-                    **({"mtu": network.mtu} if network.mtu is not None else {}),
-                    "resourceName": network.resource_name,
-                }
-                for name, network in sorted(self.networks.items())
-            },
+            "networks": networks_output(self.networks),
             "nodeCount": self.node_count,
         }
+
+
+class MacvtapNetwork(TypedDict):
+    """One network of the platform, as a platform stack's `macvtapPlatform` export lists it under `networks`."""
+
+    resourceName: pulumi.Input[str]
+    """The device plugin resource that gives a VM a macvtap on this network (`macvtap.network.kubevirt.io/<network>`)."""
+    capacityPerNode: pulumi.Input[int]
+    """How many macvtap devices each node offers on this network."""
+    lowerDevice: pulumi.Input[str]
+    """The node interface the macvtaps sit on (e.g. `eth0`)."""
+    mode: pulumi.Input[str]
+    """The macvtap mode: `bridge`, `vepa` or `private`."""
+    mtu: NotRequired[pulumi.Input[int]]
+    """The MTU the network carries, where the platform says: no NIC on it may ask for more."""
+
+
+def networks_output(networks: Mapping[str, PlatformNetwork]) -> dict[str, MacvtapNetwork]:
+    """The export's ``networks`` (what ``MacvtapNetworks`` takes as its ``networks``), keys sorted."""
+    return {name: _network_output(network) for name, network in sorted(networks.items())}
+
+
+def _network_output(network: PlatformNetwork) -> MacvtapNetwork:
+    output: MacvtapNetwork = {
+        "capacityPerNode": network.capacity_per_node,
+        "lowerDevice": network.lower_device,
+        "mode": network.mode,
+        "resourceName": network.resource_name,
+    }
+    if network.mtu is not None:
+        output["mtu"] = network.mtu
+    return cast(MacvtapNetwork, dict(sorted(output.items())))
 
 
 def platform_export(config: StackConfig) -> PlatformExport:
@@ -109,18 +133,7 @@ def read_platform_export(value: Any, platform_stack: str) -> PlatformExport:
         )
     if not isinstance(value, dict):
         raise ConfigError([(PLATFORM_STACK_KEY, f"{where} exports a malformed {EXPORT_NAME}: is a {type(value).__name__}, not an object")])
-    problems: list[str] = []
-    networks_value = value.get("networks")
-    networks: dict[str, PlatformNetwork] = {}
-    if not isinstance(networks_value, dict) or not networks_value:
-        problems.append("networks: expected an object with at least one network")
-    else:
-        for name, network in sorted(networks_value.items()):
-            parsed = _network(network)
-            if isinstance(parsed, str):
-                problems.append(f"networks.{name}: {parsed}")
-            else:
-                networks[name] = parsed
+    networks, problems = read_platform_networks(value.get("networks"))
     kubevirt_version = value.get("kubevirtVersion")
     if not isinstance(kubevirt_version, str):
         problems.append("kubevirtVersion: expected a version string")
@@ -137,6 +150,22 @@ def read_platform_export(value: Any, platform_stack: str) -> PlatformExport:
         raise ConfigError([(PLATFORM_STACK_KEY, f"{where} exports a malformed {EXPORT_NAME}: {problem}") for problem in problems])
     assert isinstance(kubevirt_version, str) and isinstance(cni_install, str)  # checked above
     return PlatformExport(kubevirt_version, networks, node_count, cni_install)
+
+
+def read_platform_networks(value: Any) -> tuple[dict[str, PlatformNetwork], list[str]]:
+    """The export's ``networks`` in typed form, and what is wrong with it (``networks.<name>: ...``), one rule for
+    a `vms` stack's StackReference and for ``MacvtapNetworks``' ``networks`` input."""
+    if not isinstance(value, dict) or not value:
+        return {}, ["networks: expected an object with at least one network"]
+    networks: dict[str, PlatformNetwork] = {}
+    problems: list[str] = []
+    for name, network in sorted(value.items()):
+        parsed = _network(network)
+        if isinstance(parsed, str):
+            problems.append(f"networks.{name}: {parsed}")
+        else:
+            networks[name] = parsed
+    return networks, problems
 
 
 def _network(value: Any) -> PlatformNetwork | str:

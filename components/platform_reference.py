@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 
 from components.config import ConfigError, VmStackConfig, check_vm_networks
-from components.platform_export import EXPORT_NAME, read_platform_export
+from components.platform_export import EXPORT_NAME, networks_output, read_platform_export
 from components.vm_deployment import deploy_vms
 from components.vm_namespace import vm_namespace_prerequisites
 
@@ -45,7 +45,7 @@ def deploy_vms_on_platform_stack(config: VmStackConfig) -> pulumi.Output[dict[st
         return deploy_vms(
             config.vms,
             config.vm_namespace,
-            resource_names=platform.resource_names,
+            networks=networks_output(platform.networks),
             platform=[reference, *vm_namespace],
             nad_prerequisites=[reference, *vm_namespace],
             namespace_prerequisites=vm_namespace,

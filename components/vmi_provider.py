@@ -29,13 +29,16 @@ PASSED_ON = ("context", "cluster", "renderYamlToDirectory", "deleteUnreachable",
 RESOURCE_NAME = "vmi-client-side-apply"
 
 
-def vmi_provider() -> k8s.Provider:
+def vmi_provider(resource_name: str = RESOURCE_NAME, parent: pulumi.Resource | None = None) -> k8s.Provider:
+    """The provider, from the stack's ``kubernetes:`` config: a stack's VMIs share one; a MacvtapVM that is given none
+    makes its own (``parent`` it), reading the config of the consumer's stack, which the component provider is given
+    with each Construct (pulumi/provider/server.py, ``set_all_config``)."""
     config = pulumi.Config("kubernetes")
     kubeconfig = config.get_secret("kubeconfig")
     delete_unreachable = config.get_bool("deleteUnreachable")
     skip_update_unreachable = config.get_bool("skipUpdateUnreachable")
     return k8s.Provider(
-        RESOURCE_NAME,
+        resource_name,
         enable_server_side_apply=False,
         kubeconfig=kubeconfig,
         context=config.get("context"),
@@ -43,4 +46,5 @@ def vmi_provider() -> k8s.Provider:
         render_yaml_to_directory=config.get("renderYamlToDirectory"),
         delete_unreachable=delete_unreachable,
         skip_update_unreachable=skip_update_unreachable,
+        opts=pulumi.ResourceOptions(parent=parent),
     )

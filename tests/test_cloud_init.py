@@ -19,7 +19,7 @@ import yaml
 
 from components import cloud_init
 from components.config import VM
-from components.macvtap_vm import POD_INTERFACE, cloud_init_network_data, cloud_init_user_data, derive_mac, plan_attachments
+from components.macvtap_vm.manifests import POD_INTERFACE, cloud_init_network_data, cloud_init_user_data, derive_mac, plan_attachments
 
 AWKWARD = [
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILGobVdNcr3L+mVU/hG5B0Ui0NFxv5wnhVMiHt2zyrkI ops@lab",

@@ -3,8 +3,9 @@
 - `make e2e` runs `python -m tests.e2e.prerequisites` before `e2e/build-tools.sh`; that check
   exits 3 naming each missing prerequisite with how to get it, and 0 when all are there:
   - Go older than 1.26, or no Go at all, or a Go that does not say its version;
-  - each required tool build-tools.sh does not build (the language host, the command provider),
-    and none that it builds;
+  - each required tool build-tools.sh does not build (the Python, Node.js, Go and YAML language hosts,
+    the command provider), and none that it builds;
+  - Node.js older than 20, or none, and npm (the component package's TypeScript consumer);
   - root, openssl, unshare, and sshd or apt-get to install it;
   - upstream's swagger and Multus manifest when they cannot be had (not in ../shared, not cached,
     no download), each naming the command that caches it; a file that cannot be had is tried
@@ -54,8 +55,15 @@ def test_no_go_at_all_is_named_with_where_it_was_looked_for() -> None:
 
 def test_the_tools_build_tools_does_not_build_are_required_and_named_with_how_to_get_them() -> None:
     problems = tool_problems(lambda _tool: None)
-    assert [line.split(":", 1)[0] for line in problems] == ["pulumi-language-python", "pulumi-resource-command"]
-    assert "pulumi plugin install resource command 1.2.1" in problems[1]
+    assert [line.split(":", 1)[0] for line in problems] == [
+        "pulumi-language-python",
+        "pulumi-language-nodejs",
+        "pulumi-language-go",
+        "pulumi-language-yaml",
+        "pulumi-resource-command",
+    ]
+    assert all("ships with the Pulumi CLI" in line for line in problems[:4])
+    assert "pulumi plugin install resource command 1.2.1" in problems[4]
 
 
 def test_tools_that_are_found_are_not_problems() -> None:
@@ -66,6 +74,27 @@ def test_build_tools_builds_exactly_the_tools_marked_built_here() -> None:
     script = tools.BUILD_SCRIPT.read_text()
     built = {line.split()[1] for line in script.splitlines() if line.startswith("tool ")}
     assert built == {tool.name for tool in TOOLS if tool.built_here}
+
+
+NODE_HOW = "install Node.js 20 or newer with npm (https://nodejs.org/) for the TypeScript consumer of the component package"
+
+
+@pytest.mark.parametrize(
+    ("output", "problem"),
+    [
+        ("v20.20.2\n", None),
+        ("v22.1.0\n", None),
+        ("v18.19.1\n", f"node: /usr/bin/node is v18.19.1, older than v20; {NODE_HOW}"),
+        ("", f"node: /usr/bin/node is of no version, older than v20; {NODE_HOW}"),
+    ],
+)
+def test_node_must_be_20_or_newer(output: str, problem: str | None) -> None:
+    assert prerequisites.node_version_problem("/usr/bin/node", output) == problem
+
+
+def test_no_node_and_no_npm_are_named() -> None:
+    problems = prerequisites.node_problems(which=lambda _name: None)
+    assert [line.split(":", 1)[0] for line in problems] == ["node", "npm"]
 
 
 def test_system_prerequisites_are_named_each_with_why() -> None:

@@ -15,8 +15,9 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pytest
 
-from components.macvtap_vm import NAD_GENERATIONS_ANNOTATION, nad_generations, with_generations
+from components.macvtap_vm import NAD_GENERATIONS_ANNOTATION, MacvtapVM, MacvtapVMWiring, nad_generations, with_generations
 from components.ownership import PATCH_FORCE
 from offline.engine import Recording, record_callable
 from tests.recorded import inputs
@@ -71,3 +72,35 @@ def test_a_vm_carries_the_generations_the_api_server_reports_for_its_nads() -> N
     record_callable(program, {})
     assert seen["known"] == {"a": "b", NAD_GENERATIONS_ANNOTATION: "lan=3,storage-9441e8=1"}
     assert seen["unknown"] == {"a": "b"}
+
+
+def generation_program(*, deferred: bool, kind: str) -> Any:
+    """A MacvtapVM on NADs whose API server reports generations; its args known, or Outputs (``deferred``)."""
+
+    def program() -> None:
+        configs = {"lan": '{"cniVersion": "0.3.1", "type": "macvtap"}'}
+        nads = {
+            "lan": k8s.apiextensions.CustomResource(
+                "lan", api_version="k8s.cni.cncf.io/v1", kind="NetworkAttachmentDefinition", metadata={"name": "lan", "generation": 4}
+            )
+        }
+        args: dict[str, Any] = {"name": "db1", "namespace": "team-b", "kind": kind, "macvtap": [{"network": "lan"}], "nads": configs}
+        if deferred:
+            args["nads"] = pulumi.Output.from_input(configs)
+        MacvtapVM("db1", args, wiring=MacvtapVMWiring(nad_resources=nads))  # type: ignore[arg-type]
+
+    return program
+
+
+@pytest.mark.parametrize("deferred", [False, True], ids=["known-args", "output-args"])
+def test_a_vmi_carries_its_nads_generations_whether_its_args_are_known_or_outputs(deferred: bool) -> None:
+    recording = record_callable(generation_program(deferred=deferred, kind="VirtualMachineInstance"), {}, stack="team-b")
+    assert inputs(recording, "db1-vmi")["metadata"]["annotations"][NAD_GENERATIONS_ANNOTATION] == "lan=4"
+
+
+@pytest.mark.parametrize("deferred", [False, True], ids=["known-args", "output-args"])
+def test_a_virtual_machine_carries_them_in_its_template_and_takes_its_fields_back(deferred: bool) -> None:
+    recording = record_callable(generation_program(deferred=deferred, kind="VirtualMachine"), {}, stack="team-b")
+    vm = inputs(recording, "db1-vm")
+    assert vm["spec"]["template"]["metadata"]["annotations"][NAD_GENERATIONS_ANNOTATION] == "lan=4"
+    assert vm["metadata"]["annotations"][PATCH_FORCE] == "true"

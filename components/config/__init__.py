@@ -10,7 +10,7 @@ and what would be valid, all problems at once, as one ``pulumi.RunError`` (no st
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,15 @@ from pydantic import ValidationError
 
 from components.config.checks import (
     ValidParts,
+    attachment_network_problems,
     check_vm_networks,
     console_password_problems,
+    duplicate_mac_problems,
+    nad_name_problem,
     platform_problems,
     role_problems,
+    run_strategy_problem,
+    user_data_without_password,
     vm_problems,
 )
 from components.config.models import (
@@ -46,10 +51,13 @@ from components.config.models import (
     Toleration,
     VMKind,
     VmStackConfig,
+    console_password_problem,
+    dns_label,
     key_path,
     max_network_name_length,
     nad_name,
     nad_settings,
+    property_path,
 )
 
 # The names the rest of the program uses: `from components.config import StackConfig` etc.
@@ -72,14 +80,23 @@ __all__ = [
     "Toleration",
     "VMKind",
     "VmStackConfig",
+    "attachment_network_problems",
     "check_vm_networks",
+    "console_password_problem",
+    "dns_label",
+    "duplicate_mac_problems",
     "key_path",
     "load_stack_config",
     "max_network_name_length",
     "nad_name",
+    "nad_name_problem",
     "nad_settings",
     "parse_stack_config",
+    "property_path",
+    "pydantic_problems",
     "read_raw_config",
+    "run_strategy_problem",
+    "user_data_without_password",
 ]
 
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -89,22 +106,28 @@ _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
 _REQUIRED_HINTS: dict[tuple[int | str, ...], str] = {("macvtap",): "is required: at least macvtap.lowerDevices must name a network"}
 
 
-def _pydantic_problems(error: ValidationError, present: Mapping[str, Any]) -> list[tuple[str, str]]:
+def pydantic_problems(
+    error: ValidationError, present: Mapping[str, Any] | None = None, path: Callable[[tuple[int | str, ...]], str] = key_path
+) -> list[tuple[str, str]]:
+    """``(path, message)`` for each error of a model, its location written by ``path`` (a stack key path by default).
+
+    A key in ``present`` that pydantic calls missing was refused before validation (an encrypted value) and is left out.
+    """
     problems = []
     for item in error.errors():
         location = tuple(item["loc"])
-        if item["type"] == "missing" and len(location) == 1 and location[0] in present:
+        if item["type"] == "missing" and len(location) == 1 and present is not None and location[0] in present:
             continue  # present but refused before validation (an encrypted value): reported already
         message = item["msg"]
         for prefix in _PYDANTIC_PREFIXES:
             message = message.removeprefix(prefix)
         if item["type"] == "extra_forbidden":
             message = "is not a known key (check the spelling against the README's config reference)"
-        elif item["type"] == "literal_error":
+        elif item["type"] in ("literal_error", "enum"):
             message = f"{item['input']!r} is not allowed; {message[0].lower()}{message[1:]}"
         elif item["type"] == "missing":
             message = _REQUIRED_HINTS.get(location, message)
-        problems.append((key_path(location), message))
+        problems.append((path(location), message))
     return problems
 
 
@@ -144,7 +167,7 @@ def parse_stack_config(
         config = model.model_validate(checked)
     except ValidationError as error:
         # A key the role's rules reported already (a missing platformStack) is not reported twice.
-        problems += [problem for problem in _pydantic_problems(error, values) if problem[0] not in misplaced]
+        problems += [problem for problem in pydantic_problems(error, values) if problem[0] not in misplaced]
     parts = ValidParts.of(checked)
     problems += vm_problems(parts)
     problems += console_password_problems(checked, secret_keys)

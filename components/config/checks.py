@@ -24,6 +24,7 @@ from components.config.models import (
     MacvtapConfig,
     MultusConfig,
     Node,
+    VMKind,
     key_path,
     max_network_name_length,
     nad_name,
@@ -89,14 +90,16 @@ def console_password_problems(values: Mapping[str, Any], secret_keys: frozenset[
     vms = values.get("vms")
     for index, vm in enumerate(vms if isinstance(vms, list) else []):
         if isinstance(vm, dict) and vm.get("userData") is not None:
-            problems.append(
-                (
-                    key_path(("vms", index, "userData")),
-                    f"replaces the generated cloud-init, where {NAMESPACE}:consolePassword goes, so this VM would not get it:"
-                    " set the password in this userData (cloud-init's password:) and drop consolePassword, or drop this userData",
-                )
-            )
+            problems.append((key_path(("vms", index, "userData")), user_data_without_password(f"{NAMESPACE}:consolePassword")))
     return problems
+
+
+def user_data_without_password(password_key: str) -> str:
+    """Why a VM's own userData and the console password (set at ``password_key``) cannot go together."""
+    return (
+        f"replaces the generated cloud-init, where {password_key} goes, so this VM would not get it:"
+        f" set the password in this userData (cloud-init's password:) and drop {password_key.rpartition(':')[2]}, or drop this userData"
+    )
 
 
 _Model_T = TypeVar("_Model_T", bound=BaseModel)
@@ -186,6 +189,37 @@ def _second_occurrences(entries: Iterable[tuple[int, str]]) -> list[tuple[str, i
     return sorted(second.items())
 
 
+def run_strategy_problem(vm: VM) -> str | None:
+    """Why ``vm``'s runStrategy cannot be, or None: a VMI always runs."""
+    if vm.kind == VMKind.VIRTUAL_MACHINE_INSTANCE and vm.run_strategy is not None:
+        return (
+            f"is only meaningful with kind VirtualMachine (this VM's kind is {vm.kind}, which always runs);"
+            " set kind: VirtualMachine or remove runStrategy"
+        )
+    return None
+
+
+def nad_name_problem(attachment: MacvtapAttachment) -> str | None:
+    """Why the shared NAD of ``attachment`` cannot be named, or None (a NAD name is a DNS-1123 subdomain of a label's length)."""
+    nad = nad_name(attachment)
+    if len(nad) > 63:
+        return f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the network name"
+    return None
+
+
+def duplicate_mac_problems(macs: Iterable[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    """``(path, mac)`` of every NIC in order -> one problem at each MAC that an earlier NIC uses already."""
+    problems: list[tuple[str, str]] = []
+    first: dict[str, str] = {}
+    for path, mac in macs:
+        if mac is None:
+            continue
+        if mac in first:
+            problems.append((path, f"{mac} is already used by {first[mac]}; MAC addresses must be unique"))
+        first.setdefault(mac, path)
+    return problems
+
+
 def vm_problems(parts: ValidParts) -> list[tuple[str, str]]:
     """The VM rules every role shares: unique names and MACs, run strategies, NAD names within
     63 characters, and a namespace the stack may create."""
@@ -193,31 +227,15 @@ def vm_problems(parts: ValidParts) -> list[tuple[str, str]]:
     for name, index in _second_occurrences((index, vm.name) for index, vm in parts.vms):
         problems.append((key_path(("vms", index, "name")), f"duplicate VM name {name!r}"))
     for vm_index, vm in parts.vms:
-        if vm.kind == "VirtualMachineInstance" and vm.run_strategy is not None:
-            problems.append(
-                (
-                    key_path(("vms", vm_index, "runStrategy")),
-                    f"is only meaningful with kind VirtualMachine (this VM's kind is {vm.kind}, which always runs);"
-                    " set kind: VirtualMachine or remove runStrategy",
-                )
-            )
-    macs: dict[str, str] = {}
+        if problem := run_strategy_problem(vm):
+            problems.append((key_path(("vms", vm_index, "runStrategy")), problem))
     for vm_index, attachment_index, attachment in parts.attachments:
-        path = ("vms", vm_index, "macvtap", attachment_index)
-        nad = nad_name(attachment)
-        if len(nad) > 63:
-            problems.append(
-                (
-                    key_path((*path, "network")),
-                    f"the NetworkAttachmentDefinition name {nad!r} would exceed 63 characters; shorten the network name",
-                )
-            )
-        if attachment.mac is not None:
-            if attachment.mac in macs:
-                problems.append(
-                    (key_path((*path, "mac")), f"{attachment.mac} is already used by {macs[attachment.mac]}; MAC addresses must be unique")
-                )
-            macs[attachment.mac] = key_path((*path, "mac"))
+        if problem := nad_name_problem(attachment):
+            problems.append((key_path(("vms", vm_index, "macvtap", attachment_index, "network")), problem))
+    problems += duplicate_mac_problems(
+        (key_path(("vms", vm_index, "macvtap", attachment_index, "mac")), attachment.mac)
+        for vm_index, attachment_index, attachment in parts.attachments
+    )
     if parts.vm_namespace == KUBEVIRT_NAMESPACE and parts.create_vm_namespace:
         problems.append(
             (
@@ -255,14 +273,10 @@ def platform_problems(parts: ValidParts, secret_keys: frozenset[str], project_di
     # Without any lower device, a reference cannot be judged (macvtap's own error says why).
     if networks or parts.unparsed_networks:
         for vm_index, attachment_index, attachment in parts.attachments:
-            if attachment.network not in networks and attachment.network not in parts.unparsed_networks:
-                problems.append(
-                    (
-                        key_path(("vms", vm_index, "macvtap", attachment_index, "network")),
-                        f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks)}"
-                        f" (the names in {NAMESPACE}:macvtap.lowerDevices)",
-                    )
-                )
+            if attachment.network not in parts.unparsed_networks and (
+                problem := network_problem(attachment.network, networks, f"the names in {NAMESPACE}:macvtap.lowerDevices")
+            ):
+                problems.append((key_path(("vms", vm_index, "macvtap", attachment_index, "network")), problem))
     mtus = {device.name: (device.mtu, key_path(("macvtap", "lowerDevices", index, "mtu"))) for index, device in parts.lower_devices}
     for vm_index, attachment_index, attachment in parts.attachments:
         network_mtu, where = mtus.get(attachment.network, (None, ""))
@@ -331,25 +345,33 @@ def mtu_problem(attachment: MacvtapAttachment, network_mtu: int | None, where: s
     )
 
 
+def network_problem(network: str, networks: Iterable[str], source: str) -> str | None:
+    """Why ``network`` is not one of ``networks`` (``source`` says where they come from), or None."""
+    allowed = list(networks)
+    if network in allowed:
+        return None
+    return f"{network!r} is not a macvtap network; allowed: {', '.join(allowed) or '(none)'} ({source})"
+
+
+def attachment_network_problems(attachment: MacvtapAttachment, networks: Mapping[str, int | None], source: str) -> list[tuple[str, str]]:
+    """``(field, problem)``: the attachment's network must be one of ``networks`` (network -> the MTU it carries, if
+    known), and its MTU at most that network's; ``source`` says where the networks come from."""
+    if problem := network_problem(attachment.network, networks, source):
+        return [("network", problem)]
+    if problem := mtu_problem(attachment, networks[attachment.network], source):
+        return [("mtu", problem)]
+    return []
+
+
 def check_vm_networks(vms: list[VM], networks: Mapping[str, int | None], source: str) -> list[tuple[str, str]]:
     """Every attachment's network must be one the platform offers (network -> the MTU it carries, if
     known), and no NIC may ask for more than that MTU; ``source`` says where the networks come from.
 
     A `vms` stack checks against its platform stack's export, once the StackReference has been read.
     """
-    problems: list[tuple[str, str]] = []
-    for vm_index, vm in enumerate(vms):
-        for attachment_index, attachment in enumerate(vm.macvtap):
-            path = ("vms", vm_index, "macvtap", attachment_index)
-            if attachment.network not in networks:
-                problems.append(
-                    (
-                        key_path((*path, "network")),
-                        f"{attachment.network!r} is not a macvtap network; allowed: {', '.join(networks) or '(none)'} ({source})",
-                    )
-                )
-                continue
-            problem = mtu_problem(attachment, networks[attachment.network], source)
-            if problem:
-                problems.append((key_path((*path, "mtu")), problem))
-    return problems
+    return [
+        (key_path(("vms", vm_index, "macvtap", attachment_index, field)), problem)
+        for vm_index, vm in enumerate(vms)
+        for attachment_index, attachment in enumerate(vm.macvtap)
+        for field, problem in attachment_network_problems(attachment, networks, source)
+    ]

@@ -10,6 +10,7 @@ import hashlib
 import ipaddress
 import json
 import re
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -90,16 +91,19 @@ class ConfigError(Exception):
         super().__init__("invalid stack configuration:\n  " + "\n  ".join(lines))
 
 
-def _console_password(value: SecretStr | None) -> SecretStr | None:
-    """A password to type at the VM's console; the message never repeats it."""
-    if value is None:
-        return None
-    password = value.get_secret_value()
+def console_password_problem(password: str) -> str | None:
+    """Why ``password`` cannot be typed at the VM's console, or None; the message never repeats it."""
     low, high = CONSOLE_PASSWORD_LENGTH
     if not low <= len(password) <= high:
-        raise ValueError(f"must be {low} to {high} characters long (it has {len(password)})")
+        return f"must be {low} to {high} characters long (it has {len(password)})"
     if not password.isprintable():
-        raise ValueError("must be printable characters you can type at a console (no newline, tab or control character)")
+        return "must be printable characters you can type at a console (no newline, tab or control character)"
+    return None
+
+
+def _console_password(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and (problem := console_password_problem(value.get_secret_value())):
+        raise ValueError(problem)
     return value
 
 
@@ -117,7 +121,8 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=False, frozen=True)
 
 
-def _dns_label(value: str) -> str:
+def dns_label(value: str) -> str:
+    """``value`` if it is a DNS-1123 label, else ValueError saying what one is (a pydantic validator)."""
     if not DNS1123_LABEL.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a DNS-1123 label (lowercase letters, digits and '-', at most 63, starting and ending with a letter or digit)"
@@ -196,7 +201,7 @@ class LowerDevice(_Model):
     # ssh mode checks every node's lower device has at least this much before it installs.
     mtu: int | None = Field(None, ge=68, le=65535)
 
-    _name = field_validator("name")(_dns_label)
+    _name = field_validator("name")(dns_label)
 
     @field_validator("lower_device")
     @classmethod
@@ -225,7 +230,7 @@ class MacvtapConfig(_Model):
     node_selector: dict[str, str] = Field(default_factory=dict, alias="nodeSelector")
     tolerations: list[Toleration] = Field(default_factory=list)
 
-    _namespace = field_validator("namespace")(_dns_label)
+    _namespace = field_validator("namespace")(dns_label)
 
     @field_validator("cni_bin_dir", "staging_dir")
     @classmethod
@@ -246,7 +251,7 @@ class Node(_Model):
     user: str
     host_key: str | None = Field(None, alias="hostKey")
 
-    _name = field_validator("name")(_dns_label)
+    _name = field_validator("name")(dns_label)
 
     @field_validator("host")
     @classmethod
@@ -307,18 +312,41 @@ class MacvtapAttachment(_Model):
         return value.lower()
 
 
-VMKind = Literal["VirtualMachineInstance", "VirtualMachine"]
-# KubeVirt's run strategies (user guide, "Run Strategies"); `Once` is left out on purpose: a VM
-# that runs once and stays stopped is not something a declarative stack can converge on.
-RunStrategy = Literal["Always", "RerunOnFailure", "Manual", "Halted"]
-DEFAULT_RUN_STRATEGY: RunStrategy = "Always"
+# Enums, not Literals: the component package's schema is inferred from these types, and Pulumi's
+# analyzer turns an Enum (never a Literal) into a schema enum (pulumi/provider/experimental/
+# analyzer.py, is_enum). StrEnum members are their values: "VirtualMachine" == VMKind.VIRTUAL_MACHINE.
+class VMKind(StrEnum):
+    """Which KubeVirt object a VM is (kubevirt.io/v1)."""
+
+    VIRTUAL_MACHINE_INSTANCE = "VirtualMachineInstance"
+    """The bare instance: any spec change replaces it, and it is gone after a drain or a node reboot."""
+    VIRTUAL_MACHINE = "VirtualMachine"
+    """The persistent object: it survives node reboots, works with virtctl start/stop/restart, and takes changes at its next restart."""
+
+
+class RunStrategy(StrEnum):
+    """When KubeVirt runs a VirtualMachine (KubeVirt user guide, "Run Strategies")."""
+
+    # `Once` is left out on purpose: a VM that runs once and stays stopped is not something a
+    # declarative stack can converge on.
+    ALWAYS = "Always"
+    """Always running: KubeVirt starts it again whenever it stops."""
+    RERUN_ON_FAILURE = "RerunOnFailure"
+    """Started again only when it fails; a clean shutdown leaves it stopped."""
+    MANUAL = "Manual"
+    """Started and stopped by hand (virtctl start/stop); KubeVirt never restarts it by itself."""
+    HALTED = "Halted"
+    """Stopped; virtctl start runs it."""
+
+
+DEFAULT_RUN_STRATEGY = RunStrategy.ALWAYS
 
 
 class VM(_Model):
     name: str
     # A VMI is the bare, immutable instance; a VirtualMachine is the persistent object that
     # survives node reboots and works with `virtctl start/stop/restart`.
-    kind: VMKind = "VirtualMachineInstance"
+    kind: VMKind = VMKind.VIRTUAL_MACHINE_INSTANCE
     run_strategy: RunStrategy | None = Field(None, alias="runStrategy")
     image: str = DEFAULT_VM_IMAGE
     memory: str = "1024M"
@@ -330,7 +358,7 @@ class VM(_Model):
     user_data: str | None = Field(None, alias="userData")
     macvtap: list[MacvtapAttachment] = Field(min_length=1)
 
-    _name = field_validator("name")(_dns_label)
+    _name = field_validator("name")(dns_label)
 
     @field_validator("memory")
     @classmethod
@@ -383,7 +411,7 @@ class StackConfig(_Model):
     # The default user's password on the VMs' console (a secret; README, "Quick start").
     console_password: SecretStr | None = Field(None, alias="consolePassword")
 
-    _vm_namespace = field_validator("vm_namespace")(_dns_label)
+    _vm_namespace = field_validator("vm_namespace")(dns_label)
     _console_password = field_validator("console_password")(_console_password)
 
     @property
@@ -415,7 +443,7 @@ class VmStackConfig(_Model):
     vms: list[VM]
     console_password: SecretStr | None = Field(None, alias="consolePassword")
 
-    _vm_namespace = field_validator("vm_namespace")(_dns_label)
+    _vm_namespace = field_validator("vm_namespace")(dns_label)
     _console_password = field_validator("console_password")(_console_password)
 
     @property
@@ -451,15 +479,21 @@ def max_network_name_length(image: str, capacity: int) -> int:
     return INTERFACE_NAME_MAX - len(DEVICE_NAME_SUFFIX) - len(str(capacity - 1))
 
 
-def key_path(location: tuple[int | str, ...]) -> str:
-    """``('vms', 1, 'macvtap', 0, 'network')`` -> ``kvm-in-a-pod:vms[1].macvtap[0].network``."""
-    path = NAMESPACE + ":"
+def property_path(location: tuple[int | str, ...]) -> str:
+    """``('macvtap', 0, 'mac')`` -> ``macvtap[0].mac``: Pulumi's property-path notation (resource.ParsePropertyPath),
+    in which a component's refusals name its inputs."""
+    path = ""
     for index, part in enumerate(location):
         if isinstance(part, int):
             path += f"[{part}]"
         else:
             path += ("." if index else "") + part
     return path
+
+
+def key_path(location: tuple[int | str, ...]) -> str:
+    """``('vms', 1, 'macvtap', 0, 'network')`` -> ``kvm-in-a-pod:vms[1].macvtap[0].network``."""
+    return f"{NAMESPACE}:{property_path(location)}"
 
 
 def nad_settings(attachment: MacvtapAttachment) -> dict[str, Any]:

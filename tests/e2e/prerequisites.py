@@ -12,6 +12,7 @@ else 3 with one line per missing thing and how to get it:
   the command provider);
 - root (the nodes' mount namespaces), ``openssl`` (the control plane's certificates), ``unshare``,
   and ``sshd`` or ``apt-get`` to install it (tests/sshd.py);
+- Node.js 20 or newer and ``npm``, for the component package's TypeScript consumer;
 - what the dataplane step after ``up`` needs (``tests/dataplane/prerequisites.py``: the macvtap
   device plugin and CNI of one release, qemu and the guest's packages, which the Makefile's
   ``e2e/dataplane-packages.sh`` installs before this check), and an Ethernet interface in the
@@ -35,6 +36,8 @@ from tests.e2e.tools import TOOLS, find
 from tests.sshd import SSHD
 
 MIN_GO = (1, 26)
+# @pulumi/pulumi 3.248.0, the TypeScript consumer's (tests/e2e/test_component_package.py), declares engines.node >=20.
+MIN_NODE = 20
 FALLBACK_GO = Path("/usr/local/go/bin/go")  # what e2e/build-tools.sh tries when go is not on PATH
 EXIT_MISSING = 3
 _GO_VERSION = re.compile(r"\bgo(\d+)\.(\d+)")
@@ -67,6 +70,26 @@ def go_problem() -> str | None:
         return go_version_problem(None, None)
     result = subprocess.run([str(go), "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=False)
     return go_version_problem(go, result.stdout if result.returncode == 0 else result.stderr)
+
+
+def node_version_problem(node: str | None, version_output: str | None) -> str | None:
+    """Why this Node.js cannot run the TypeScript consumer (from ``node --version``), or None."""
+    how = f"install Node.js {MIN_NODE} or newer with npm (https://nodejs.org/) for the TypeScript consumer of the component package"
+    if node is None:
+        return f"node: not on PATH; {how}"
+    match = re.match(r"v(\d+)\.", (version_output or "").strip())
+    if match is None or int(match[1]) < MIN_NODE:
+        return f"node: {node} is {(version_output or '').strip() or 'of no version'}, older than v{MIN_NODE}; {how}"
+    return None
+
+
+def node_problems(which: Callable[[str], str | None] = shutil.which) -> list[str]:
+    node = which("node")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=60, check=False).stdout if node else None
+    problems = [problem] if (problem := node_version_problem(node, version)) else []
+    if which("npm") is None:
+        problems.append("npm: not on PATH; it comes with Node.js (the TypeScript consumer's `npm install` uses the npm registry)")
+    return problems
 
 
 def upstream_problems() -> list[str]:
@@ -113,7 +136,14 @@ def dataplane_problems() -> list[str]:
 
 def all_problems() -> list[str]:
     go = go_problem()
-    return [*([go] if go else []), *upstream_problems(), *tool_problems(), *system_problems(os.geteuid() == 0), *dataplane_problems()]
+    return [
+        *([go] if go else []),
+        *upstream_problems(),
+        *tool_problems(),
+        *system_problems(os.geteuid() == 0),
+        *node_problems(),
+        *dataplane_problems(),
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_MISSING
     print(
         "make e2e: prerequisites found (Go, upstream files, the tools build-tools.sh does not build, root, openssl, unshare, sshd,"
-        " the dataplane step's binaries and packages)"
+        " Node.js and npm, the dataplane step's binaries and packages)"
     )
     return 0
 

@@ -23,7 +23,17 @@ import yaml
 
 from tests.e2e.tools import REPO_ROOT, Toolchain, pinned_versions
 
-COPY_IGNORE = shutil.ignore_patterns("venv", "build", ".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.pyc")
+# Beside the CLI, where it looks for them: the program's, and the component package consumers' (Node.js, Go, YAML).
+LANGUAGE_HOSTS = (
+    "pulumi-language-python",
+    "pulumi-language-python-exec",
+    "pulumi-language-nodejs",
+    "pulumi-language-go",
+    "pulumi-language-yaml",
+)
+COPY_IGNORE = shutil.ignore_patterns(
+    "venv", "build", ".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.pyc", "*.egg-info", "node_modules", "sdks"
+)
 PASSPHRASE = "kvm-in-a-pod-e2e"
 
 
@@ -44,7 +54,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def link_cli(tools: Toolchain, bin_dir: Path) -> None:
     """The CLI and its language host side by side in ``bin_dir``, where the CLI looks for the host."""
-    for name in ("pulumi", "pulumi-language-python", "pulumi-language-python-exec"):
+    for name in ("pulumi", *LANGUAGE_HOSTS):
         if tools.has(name):
             _link_or_copy(tools[name], bin_dir / name)
 
@@ -82,10 +92,14 @@ class Project:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, workdir: Path, tools: Toolchain, kubeconfig: Path | None = None) -> Project:
+    def create(cls, workdir: Path, tools: Toolchain, kubeconfig: Path | None = None, *, link_venv: bool = True) -> Project:
+        """``link_venv=False``: no ``venv``, for the CLI to create as on a fresh clone. The component package's plugin
+        runs in it, and the CLI installs a plugin's dependencies with ``python -m venv`` first
+        (sdk/python/toolchain/pip.go, ``InstallDependencies``), which refuses a symlink ("Unable to create directory")."""
         root = workdir / "project"
         shutil.copytree(REPO_ROOT, root, ignore=COPY_IGNORE)
-        (root / "venv").symlink_to((REPO_ROOT / "venv").resolve())
+        if link_venv:
+            (root / "venv").symlink_to((REPO_ROOT / "venv").resolve())
         project = cls(root, workdir / "pulumi", tools, kubeconfig)
         project._prepare_home()
         return project

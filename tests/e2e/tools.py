@@ -11,7 +11,8 @@ Where each is looked for, first hit wins:
 4. the CLI's own plugin directory (``~/.pulumi/plugins/resource-<name>-v<version>/``), where
    ``pulumi plugin install resource command 1.2.1`` puts the command provider.
 
-The Python language host is found as the CLI finds it: next to ``pulumi`` or on ``PATH``.
+The language hosts (Python; Node.js, Go and YAML for the component package's consumers) are found as
+the CLI finds them: next to ``pulumi`` or on ``PATH``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,25 @@ TOOLS = (
         " or in KVM_E2E_BIN",
     ),
     Tool("pulumi-language-python-exec", False, "ships with the Pulumi CLI, next to pulumi-language-python (older hosts need it)"),
+    # The component package's consumers (tests/e2e/test_component_package.py): TypeScript, Go and YAML programs.
+    Tool(
+        "pulumi-language-nodejs",
+        True,
+        "the Node.js language host, which ships with the Pulumi CLI (https://www.pulumi.com/docs/install/): put its directory on PATH"
+        " or in KVM_E2E_BIN",
+    ),
+    Tool(
+        "pulumi-language-go",
+        True,
+        "the Go language host, which ships with the Pulumi CLI (https://www.pulumi.com/docs/install/): put its directory on PATH"
+        " or in KVM_E2E_BIN",
+    ),
+    Tool(
+        "pulumi-language-yaml",
+        True,
+        "the YAML language host, which ships with the Pulumi CLI (https://www.pulumi.com/docs/install/); one that implements Link"
+        " (pulumi-yaml v1.26.2 or newer), which `pulumi package add` calls: put its directory on PATH or in KVM_E2E_BIN",
+    ),
     Tool("pulumi-resource-kubernetes", True, f"`pulumi plugin install resource kubernetes 4.34.2`, or {_BUILD_TOOLS}", built_here=True),
     Tool("pulumi-resource-command", True, "`pulumi plugin install resource command 1.2.1` (with a Pulumi CLI that can download)"),
     Tool("kube-apiserver", True, _BUILD_TOOLS, built_here=True),

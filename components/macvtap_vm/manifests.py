@@ -1,5 +1,5 @@
-"""MacvtapVM: a KubeVirt VM (a VirtualMachineInstance or a VirtualMachine) with a masquerade pod
-NIC plus one macvtap NIC per attachment, each on its network's shared NAD (``MacvtapNetworks``).
+"""The pure builders of a MacvtapVM: a KubeVirt VM (a VirtualMachineInstance or a VirtualMachine) with a
+masquerade pod NIC plus one macvtap NIC per attachment, each on its network's shared NAD (``MacvtapNetworks``).
 
 Lifecycle on a real cluster (issue 11):
 
@@ -19,16 +19,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
-
 from components import cloud_init
-from components.config import VM, MacvtapAttachment, RunStrategy, nad_name
+from components.config import VM, MacvtapAttachment, RunStrategy, VMKind, nad_name
 from components.macvtap_networks import nad_configs_digest
-from components.ownership import owned
 
 POD_INTERFACE = "default"
 NAD_DIGEST_ANNOTATION = "kvm-in-a-pod.io/nad-configs-digest"
@@ -51,14 +47,14 @@ VMI_REPLACE_ON_CHANGES = (
 # tabulates them: only the ones that do something. `stop` of an Always or RerunOnFailure VM and
 # `start` of a Halted one also rewrite spec.runStrategy.
 VIRTCTL_ACTIONS: Mapping[RunStrategy, tuple[str, ...]] = {
-    "Always": ("stop", "restart"),
-    "RerunOnFailure": ("stop", "restart"),
-    "Manual": ("start", "stop", "restart"),
-    "Halted": ("start",),
+    RunStrategy.ALWAYS: ("stop", "restart"),
+    RunStrategy.RERUN_ON_FAILURE: ("stop", "restart"),
+    RunStrategy.MANUAL: ("start", "stop", "restart"),
+    RunStrategy.HALTED: ("start",),
 }
 # Run strategies under which KubeVirt starts the VM by itself, so `pulumi up` can wait for its
 # Ready condition (kubevirt.io/v1 VirtualMachineReady: "copied to the virtual machine from its vmi").
-AWAITED_RUN_STRATEGIES: tuple[RunStrategy, ...] = ("Always", "RerunOnFailure")
+AWAITED_RUN_STRATEGIES: tuple[RunStrategy, ...] = (RunStrategy.ALWAYS, RunStrategy.RERUN_ON_FAILURE)
 # A macvtap VM cannot live-migrate (KubeVirt user guide, "Macvtap binding": migration support
 # No). Under a LiveMigrate eviction strategy, which clusters often set cluster-wide (the KubeVirt
 # CR's spec.configuration.evictionStrategy; HCO's default), virt-api denies the eviction of a
@@ -228,7 +224,7 @@ def virtual_machine_manifest(
             **({"annotations": _wait_until_ready(vm)} if run_strategy in AWAITED_RUN_STRATEGIES else {}),
         },
         "spec": {
-            "runStrategy": run_strategy,
+            "runStrategy": run_strategy.value,
             "template": {
                 "metadata": {"labels": vm_labels(vm), "annotations": {NAD_DIGEST_ANNOTATION: nad_configs_digest(nad_configs)}},
                 "spec": vmi_spec(stack, vm, user_data_secret),
@@ -247,132 +243,21 @@ def vm_outputs(vm: VM, namespace: str, macs: Mapping[str, str], *, console_login
         return f"virtctl {action} -n {namespace} {vm.name}"
 
     outputs: dict[str, Any] = {
-        "kind": vm.kind,
+        "kind": vm.kind.value,
         "namespace": namespace,
         "macs": dict(macs),
         "nads": nads_used_by(vm),
         "console": virtctl("console"),
         **({"consoleLogin": CONSOLE_LOGIN} if console_login else {}),
     }
-    if vm.kind == "VirtualMachineInstance":
+    if vm.kind == VMKind.VIRTUAL_MACHINE_INSTANCE:
         outputs["onChange"] = "a spec or NAD change replaces the VMI: pulumi up deletes it, then creates it (the guest reboots)"
         return outputs
     run_strategy = vm.effective_run_strategy
-    outputs["runStrategy"] = run_strategy
+    outputs["runStrategy"] = run_strategy.value
     outputs.update({action: virtctl(action) for action in VIRTCTL_ACTIONS[run_strategy]})
-    when = "at its next start" if run_strategy == "Halted" else f"at its next restart ({virtctl('restart')})"
+    when = "at its next start" if run_strategy == RunStrategy.HALTED else f"at its next restart ({virtctl('restart')})"
     outputs["onChange"] = (
         f"a spec or NAD change updates the VirtualMachine; KubeVirt applies it {when} and sets the RestartRequired condition until then"
     )
     return outputs
-
-
-def nad_generations(used: Sequence[str], nads: Mapping[str, k8s.apiextensions.CustomResource]) -> pulumi.Output[str | None]:
-    """``lan=1,storage-9441e8=2`` from the NADs' reported ``metadata.generation``; None if one is unknown."""
-
-    def value(generations: list[Any]) -> str | None:
-        if any(generation is None for generation in generations):
-            return None
-        return ",".join(f"{nad}={int(generation)}" for nad, generation in zip(used, generations, strict=True))
-
-    reported = [_metadata(nads[nad]).apply(lambda metadata: (metadata or {}).get("generation")) for nad in used]
-    return pulumi.Output.all(*reported).apply(value)
-
-
-def _metadata(resource: k8s.apiextensions.CustomResource) -> pulumi.Output[Any]:
-    # CustomResource declares no output types: the SDK sets an attribute per property it registered.
-    metadata: pulumi.Output[Any] = resource.metadata  # type: ignore[attr-defined]
-    return metadata
-
-
-def with_generations(annotations: Mapping[str, str], generations: pulumi.Output[str | None]) -> pulumi.Output[dict[str, str]]:
-    return generations.apply(lambda value: {**annotations, **({NAD_GENERATIONS_ANNOTATION: value} if value else {})})
-
-
-@dataclass(frozen=True)
-class MacvtapVMArgs:
-    vm: VM
-    namespace: str
-    stack: str
-    # The shared NADs by name (at least the ones this VM uses) and their configs.
-    nads: Mapping[str, k8s.apiextensions.CustomResource]
-    nad_configs: Mapping[str, str]
-    # What the VM must wait for: the KubeVirt CR, the device plugin, node installs.
-    platform: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    # The provider a VMI is registered with (components/vmi_provider.py); None: the default.
-    vmi_provider: pulumi.ProviderResource | None = None
-    # The default user's console password (a secret Output), or None; it goes into a Secret.
-    console_password: pulumi.Output[str] | None = None
-    # What a Secret in the VM namespace waits for: the namespace, when the stack creates it.
-    namespace_prerequisites: Sequence[pulumi.Resource] = field(default_factory=tuple)
-
-
-class MacvtapVM(pulumi.ComponentResource):
-    """One VM: its VirtualMachineInstance or VirtualMachine, waiting for exactly the NADs it uses."""
-
-    vm_object: k8s.apiextensions.CustomResource
-    cloud_init_secret: k8s.core.v1.Secret | None
-    outputs: dict[str, Any]
-
-    def __init__(self, name: str, args: MacvtapVMArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("kvm-in-a-pod:index:MacvtapVM", name, None, opts)
-        vm = args.vm
-        used = nads_used_by(vm)
-        nad_configs = {nad: args.nad_configs[nad] for nad in used}
-        # `depends_on` given to this component would not reach the VM object: put it here.
-        depends_on = [*(args.nads[nad] for nad in used), *args.platform]
-        self.cloud_init_secret = None
-        secret_name = None
-        if args.console_password is not None:
-            # The password stays out of the VM spec (readable by anyone who may read VMs) and out of
-            # state in plain text: a Secret's data is kept secret by the provider, and the value is a
-            # secret Output besides.
-            secret_name = cloud_init_secret_name(vm)
-            with_password: pulumi.Output[str] = args.console_password.apply(
-                lambda password: cloud_init.user_data(vm.ssh_authorized_keys, password)
-            )
-            user_data: pulumi.Output[str] = pulumi.Output.secret(with_password)
-            secret = cloud_init_secret_manifest(vm, args.namespace, user_data)
-            self.cloud_init_secret = k8s.core.v1.Secret(
-                f"{name}-cloud-init",
-                metadata=owned(secret["metadata"]),
-                type=secret["type"],
-                string_data=secret["string_data"],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.namespace_prerequisites)),
-            )
-            depends_on.append(self.cloud_init_secret)
-        if vm.kind == "VirtualMachineInstance":
-            manifest = vmi_manifest(args.stack, vm, args.namespace, nad_configs, secret_name)
-            # The name is fixed, so the old VMI must go before the new one can be created.
-            options = pulumi.ResourceOptions(
-                parent=self,
-                depends_on=depends_on,
-                replace_on_changes=list(VMI_REPLACE_ON_CHANGES),
-                delete_before_replace=True,
-                provider=args.vmi_provider,
-            )
-            suffix = "vmi"
-        else:
-            manifest = virtual_machine_manifest(args.stack, vm, args.namespace, nad_configs, secret_name)
-            # The template is mutable: changes are updates, applied by KubeVirt at the next restart.
-            options = pulumi.ResourceOptions(parent=self, depends_on=depends_on, delete_before_replace=True)
-            suffix = "vm"
-        generations = nad_generations(used, args.nads)
-        if vm.kind == "VirtualMachineInstance":
-            manifest["metadata"]["annotations"] = with_generations(manifest["metadata"]["annotations"], generations)
-        else:
-            template = manifest["spec"]["template"]
-            template["metadata"]["annotations"] = with_generations(template["metadata"]["annotations"], generations)
-        self.vm_object = k8s.apiextensions.CustomResource(
-            f"{name}-{suffix}",
-            api_version="kubevirt.io/v1",
-            kind=vm.kind,
-            metadata=manifest["metadata"] if vm.kind == "VirtualMachineInstance" else owned(manifest["metadata"]),
-            spec=manifest["spec"],
-            opts=options,
-        )
-        macs = {planned.interface: planned.mac for planned in plan_attachments(args.stack, vm)}
-        self.outputs = vm_outputs(vm, args.namespace, macs, console_login=secret_name is not None)
-        # Registered empty: the details reach the user through the stack's `vms` output, and a copy
-        # in every component's state is rewritten into each checkpoint (BENCHMARKS.md, state per VM).
-        self.register_outputs({})
