@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,3 +45,16 @@ def run_plan(out: Path, stack: str, *args: str) -> Run:
     with redirect_stdout(stdout), redirect_stderr(stderr):
         code = plan.main([stack, "--out", str(out), *args])
     return Run(code, stdout.getvalue(), stderr.getvalue(), out)
+
+
+def plan_in_project(project: Path, stack: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m offline.plan <stack> --offline`` run as a user runs it, in ``project`` (a copy of the checkout)."""
+    return subprocess.run(
+        [sys.executable, "-m", "offline.plan", stack, "--out", str(out), "--offline"],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

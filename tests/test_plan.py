@@ -90,9 +90,7 @@ def macvtap_with(**fields: Any) -> str:
 
 @pytest.fixture(scope="module")
 def lab_set(fake_cni_binary: Path) -> str:
-    macvtap = stack_value("lab", "macvtap")
-    macvtap["cniBinaryPath"] = str(fake_cni_binary)
-    return f"kvm-in-a-pod:macvtap={json.dumps(macvtap)}"
+    return lab_with_binary(fake_cni_binary)
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +344,8 @@ def test_a_leaked_secret_fails_the_run_and_removes_the_directory(monkeypatch: py
 # --- a missing CNI binary ------------------------------------------------------------------
 
 
-def lab_without_binary(path: Path) -> str:
+def lab_with_binary(path: Path) -> str:
+    """The ``--set`` that points the lab stack's ``macvtap.cniBinaryPath`` at ``path``."""
     macvtap = stack_value("lab", "macvtap")
     macvtap["cniBinaryPath"] = str(path)
     return f"kvm-in-a-pod:macvtap={json.dumps(macvtap)}"
@@ -360,7 +359,7 @@ def missing_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def placeholder_run(tmp_path_factory: pytest.TempPathFactory, missing_binary: Path) -> Run:
     return run_plan(
-        tmp_path_factory.mktemp("plan") / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_without_binary(missing_binary)
+        tmp_path_factory.mktemp("plan") / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_with_binary(missing_binary)
     )
 
 
@@ -387,7 +386,7 @@ def test_the_node_scripts_show_the_configured_path_and_the_placeholder_hash(plac
 
 
 def test_two_placeholder_runs_are_byte_identical(placeholder_run: Run, missing_binary: Path, tmp_path: Path) -> None:
-    again = run_plan(tmp_path / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_without_binary(missing_binary))
+    again = run_plan(tmp_path / "lab", "lab", "--schemas", upstream_schemas(), "--set", lab_with_binary(missing_binary))
     assert again.tree() == placeholder_run.tree()
 
 

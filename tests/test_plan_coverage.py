@@ -13,10 +13,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +21,7 @@ import pytest
 from offline.engine import PROJECT_ROOT
 from tests import upstream
 from tests.conftest import stack_value
-from tests.plan_runs import Run, run_plan
+from tests.plan_runs import Run, plan_in_project, run_plan
 from tests.test_schema_source import OPERATOR_STAND_IN
 
 
@@ -141,15 +138,7 @@ def project_with_team_c(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_stack_without_a_policy_config_runs_the_pack_with_its_defaults_and_says_so(project_with_team_c: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "offline.plan", "team-c", "--out", str(tmp_path / "out"), "--offline"],
-        cwd=project_with_team_c,
-        env={**os.environ, "PYTHONPATH": str(project_with_team_c)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = plan_in_project(project_with_team_c, "team-c", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert "  policies: 0 mandatory, 0 advisory violations (the pack's defaults: no policies/config/team-c.json)\n" in result.stdout
     assert "(config: the pack's defaults: no policies/config/team-c.json)" in (tmp_path / "out" / "policy-report.txt").read_text()

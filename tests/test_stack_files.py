@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import yaml
 from components.config import ConfigError, parse_stack_config
 from offline.stack_config import PROJECT_ROOT, StackFileUnusableError, load_stack_config, stack_config
 from offline.stack_file import StackFileError, read_stack_file
+from tests.plan_runs import plan_in_project
 
 PULUMI_CLI = os.environ.get("PULUMI_CLI", "")
 NS = "kvm-in-a-pod:"
@@ -59,15 +59,7 @@ def plan_in(project: Path, stack_text: str | bytes, tmp_path: Path) -> subproces
     if path.is_dir():
         path.rmdir()
     path.write_bytes(stack_text if isinstance(stack_text, bytes) else stack_text.encode())
-    return subprocess.run(
-        [sys.executable, "-m", "offline.plan", "mistake", "--out", str(tmp_path / "out"), "--offline"],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return plan_in_project(project, "mistake", tmp_path / "out")
 
 
 FILE_MISTAKES = [
@@ -132,14 +124,7 @@ def test_a_stack_file_that_cannot_be_read_is_one_line(project_copy: Path, tmp_pa
     path = project_copy / "Pulumi.mistake.yaml"
     path.unlink(missing_ok=True)
     path.mkdir()  # root reads any file whatever its mode; a directory it cannot read as one
-    result = subprocess.run(
-        [sys.executable, "-m", "offline.plan", "mistake", "--out", str(tmp_path / "out"), "--offline"],
-        cwd=project_copy,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = plan_in_project(project_copy, "mistake", tmp_path / "out")
     path.rmdir()
     assert (result.returncode, result.stderr) == (
         2,
