@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from components.macvtap_vm import NAD_GENERATIONS_ANNOTATION, MacvtapVM, MacvtapVMWiring, nad_generations, with_generations
+from components.macvtap_vm import NAD_GENERATIONS_ANNOTATION, MacvtapVM, MacvtapVMWiring, NadGenerations
 from components.ownership import PATCH_FORCE
 from offline.engine import Recording, record_callable
 from tests.recorded import inputs
@@ -65,8 +65,9 @@ def test_a_vm_carries_the_generations_the_api_server_reports_for_its_nads() -> N
             )
             for name, extra in (("lan", {"generation": 3}), ("storage-9441e8", {"generation": 1}), ("new", {}))
         }
-        known = with_generations({"a": "b"}, nad_generations(["lan", "storage-9441e8"], nads))
-        unknown = with_generations({"a": "b"}, nad_generations(["lan", "new"], nads))
+        generations = NadGenerations(nads)
+        known = generations.annotations({"a": "b"}, ["lan", "storage-9441e8"])
+        unknown = generations.annotations({"a": "b"}, ["lan", "new"])
         pulumi.Output.all(known, unknown).apply(lambda both: seen.update(known=both[0], unknown=both[1]))
 
     record_callable(program, {})

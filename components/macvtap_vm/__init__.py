@@ -2,7 +2,8 @@
 pure builders of its Kubernetes objects (``manifests``)."""
 
 from components.macvtap_vm.args import MacvtapVMArgs
-from components.macvtap_vm.component import MacvtapVM, MacvtapVMWiring, nad_generations, with_generations
+from components.macvtap_vm.component import MacvtapVM, MacvtapVMWiring
+from components.macvtap_vm.generations import NadGenerations
 from components.macvtap_vm.manifests import (
     NAD_DIGEST_ANNOTATION,
     NAD_GENERATIONS_ANNOTATION,
@@ -21,13 +22,12 @@ __all__ = [
     "MacvtapVM",
     "MacvtapVMArgs",
     "MacvtapVMWiring",
+    "NadGenerations",
     "derive_mac",
-    "nad_generations",
     "nads_used_by",
     "plan_attachments",
     "virtual_machine_manifest",
     "vm_outputs",
     "vmi_manifest",
     "vmi_spec",
-    "with_generations",
 ]

@@ -16,7 +16,6 @@ only ordering another language can express. A Python program that holds the plat
 NADs itself says, resource by resource, what each object waits for (``MacvtapVMWiring``).
 """
 
-import copy
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,8 +28,8 @@ from components import cloud_init
 from components.config import RunStrategy, VMKind
 from components.interface import PASSWORD_INPUT, hosted, is_plain, own_depends_on, refusal
 from components.macvtap_vm.args import CheckedVm, MacvtapVMArgs, check_vm, password_problems
+from components.macvtap_vm.generations import NadGenerations, annotated
 from components.macvtap_vm.manifests import (
-    NAD_GENERATIONS_ANNOTATION,
     VIRTCTL_ACTIONS,
     VMI_REPLACE_ON_CHANGES,
     cloud_init_secret_manifest,
@@ -68,6 +67,11 @@ class MacvtapVMWiring:
     namespace: Sequence[pulumi.Resource] = ()
     # The provider a VMI is registered with; None: a client-side-apply provider of the VM's own (vmi_provider.py).
     vmi_provider: pulumi.ProviderResource | None = None
+
+    @functools.cached_property
+    def nad_generations(self) -> NadGenerations:
+        """The NADs' generations, shared by every VM given this wiring (generations.py)."""
+        return NadGenerations(self.nad_resources)
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,7 @@ class MacvtapVM(pulumi.ComponentResource):
         if wiring.nad_resources:
             # Only a program that holds the NADs can read their generations; a consumer in another
             # language (NADs out of reach) gets VMs without the annotation, as the offline plan does.
-            metadata, spec = _with_nad_generations(kind, metadata, spec, self._plan, checked_now, wiring.nad_resources)
+            metadata, spec = _with_nad_generations(kind, metadata, spec, self._plan, checked_now, wiring.nad_generations)
 
         pushed_down = own_depends_on(opts)
         nad_resources = (
@@ -220,74 +224,42 @@ _OUTPUTS: dict[str, Callable[[_Plan], Any]] = {
 }
 
 
-def nad_generations(used: Sequence[str], nads: Mapping[str, pulumi.Resource]) -> pulumi.Output[str | None]:
-    """``lan=1,storage-9441e8=2`` from the NADs' reported ``metadata.generation``; None if one is unknown."""
-    return _reported_generations({nad: nads[nad] for nad in used if nad in nads}).apply(functools.partial(_generations_value, tuple(used)))
-
-
-def with_generations(annotations: Mapping[str, str], generations: pulumi.Output[str | None]) -> pulumi.Output[dict[str, str]]:
-    return generations.apply(functools.partial(_annotated, annotations))
-
-
-def _annotated(annotations: Mapping[str, str], generations: str | None) -> dict[str, str]:
-    return {**annotations, **({NAD_GENERATIONS_ANNOTATION: generations} if generations else {})}
-
-
-def _generations_value(used: Sequence[str], reported: Mapping[str, Any]) -> str | None:
-    if any(reported.get(nad) is None for nad in used):
-        return None
-    return ",".join(f"{nad}={int(reported[nad])}" for nad in used)
-
-
-def _reported_generations(nads: Mapping[str, pulumi.Resource]) -> pulumi.Output[dict[str, Any]]:
-    # CustomResource declares no output types: the SDK sets an attribute per property it registered.
-    reported = {nad: _metadata(resource).apply(_generation) for nad, resource in nads.items()}
-    return pulumi.Output.all(**reported) if reported else pulumi.Output.from_input({})
-
-
-def _metadata(resource: pulumi.Resource) -> pulumi.Output[Any]:
-    metadata: pulumi.Output[Any] = resource.metadata  # type: ignore[attr-defined]
-    return metadata
-
-
-def _generation(metadata: Any) -> Any:
-    return (metadata or {}).get("generation")
-
-
 def _with_nad_generations(
     kind: VMKind,
     metadata: Any,
     spec: Any,
     plan: pulumi.Output[_Plan],
     checked_now: CheckedVm | None,
-    nad_resources: Mapping[str, pulumi.Resource],
+    generations: NadGenerations,
 ) -> tuple[Any, Any]:
-    """The VM's metadata and spec with the generations of its NADs among the annotations the VM's pod reads."""
-    if checked_now is not None:
-        generations = nad_generations(list(checked_now.nad_configs), nad_resources)
-    else:
-        reported = _reported_generations(nad_resources)
-        generations = pulumi.Output.all(plan, reported).apply(lambda both: _generations_value(list(both[0].checked.nad_configs), both[1]))
+    """The VM's metadata and spec with the generations of its NADs among the annotations its pod is made from."""
     if kind == VMKind.VIRTUAL_MACHINE_INSTANCE:
-        return _annotate(metadata, (), generations), spec
-    return metadata, _annotate(spec, ("template", "metadata"), generations)
+        return _annotate(metadata, (), plan, checked_now, generations), spec
+    return metadata, _annotate(spec, ("template", "metadata"), plan, checked_now, generations)
 
 
-def _annotate(part: Any, path: Sequence[str], generations: pulumi.Output[str | None]) -> Any:
-    """``part`` with the generations added to the annotations at ``path``; a plain part stays plain around them."""
-    if isinstance(part, pulumi.Output):
-        return pulumi.Output.all(part, generations).apply(lambda both: _annotate_plain(both[0], path, both[1]))
-    annotated = copy.deepcopy(part)
-    target = functools.reduce(lambda node, key: node[key], path, annotated)
-    target["annotations"] = with_generations(target["annotations"], generations)
-    return annotated
+def _annotate(
+    part: Any, path: Sequence[str], plan: pulumi.Output[_Plan], checked_now: CheckedVm | None, generations: NadGenerations
+) -> Any:
+    """``part`` with the generations among the annotations at ``path``: known args keep a plain part around them."""
+    if checked_now is None:
+        reported = pulumi.Output.all(**{nad: generations.reported(nad) for nad in generations.nads})
+        return pulumi.Output.all(part, plan, reported).apply(lambda resolved: _annotated_part(resolved[0], resolved[1], resolved[2], path))
+    annotations = functools.reduce(lambda node, key: node[key], path, part)["annotations"]
+    return _replaced(part, path, generations.annotations(annotations, list(checked_now.nad_configs)))
 
 
-def _annotate_plain(part: Any, path: Sequence[str], generations: str | None) -> Any:
-    annotated = copy.deepcopy(part)
-    target = functools.reduce(lambda node, key: node[key], path, annotated)
-    target["annotations"] = _annotated(target["annotations"], generations)
-    return annotated
+def _annotated_part(part: Any, plan: _Plan, reported: Mapping[str, Any], path: Sequence[str]) -> Any:
+    used = list(plan.checked.nad_configs)
+    annotations = functools.reduce(lambda node, key: node[key], path, part)["annotations"]
+    return _replaced(part, path, annotated(annotations, used, [reported.get(nad) for nad in used]))
+
+
+def _replaced(part: Mapping[str, Any], path: Sequence[str], annotations: Any) -> dict[str, Any]:
+    """A copy of ``part`` with new annotations at ``path``, sharing every branch off the path (no deep copy per VM)."""
+    if not path:
+        return {**part, "annotations": annotations}
+    return {**part, path[0]: _replaced(part[path[0]], path[1:], annotations)}
 
 
 def _manifest_part(part: str) -> Callable[[_Plan], Any]:
