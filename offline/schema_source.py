@@ -135,7 +135,7 @@ def _check_operator_manifest(content: bytes) -> None:
 
 # Upstream addresses: the swagger as kubevirt/common-instancetypes' scripts/schema.sh fetches it,
 # the operator as kubevirt/demo's README applies it, the thick manifest as Multus's quickstart
-# applies it. components/config/models.py builds the same two manifest URLs (a test holds them equal).
+# applies it. components/config/models/platform.py builds the same two manifest URLs (a test holds them equal).
 KUBEVIRT_SWAGGER = Artifact(
     "KubeVirt",
     "swagger",
