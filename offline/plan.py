@@ -54,7 +54,7 @@ from typing import Any
 
 import pulumi
 
-from offline import remote_manifest, render
+from offline import remote_manifest, render, reports
 from offline.engine import PROJECT_NAME, PROJECT_ROOT, RecordedResource, Recording, StackConfigError, record_stack
 from offline.plan_inputs import MARKER, PlaceholderBinary, PlanInputs, UsageError, read_inputs
 from offline.plan_summary import summary
@@ -178,7 +178,7 @@ def find_leaks(out: Path, *secret_sets: Iterable[str]) -> list[str]:
 class Plan:
     files: dict[str, str]  # path under DIR -> content
     objects: dict[str, dict[str, Any]]  # URN -> the Kubernetes object as rendered
-    schema_results: list[render.SchemaResult]
+    schema_results: list[reports.SchemaResult]
     policy_report: PolicyReport
     redacted: int
     nodes: list[str]
@@ -213,7 +213,7 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
     order = render.apply_order(recording)
     redactor = render.Redactor()
     files: dict[str, str] = {MARKER: f"offline plan of stack {stack}\n"}
-    schema_results: list[render.SchemaResult] = []
+    schema_results: list[reports.SchemaResult] = []
     notes: dict[str, list[render.TransformNote]] = {}
 
     manifests = [r for r in order if render.is_kubernetes_object(r) or render.is_manifest_reference(r)]
@@ -256,7 +256,7 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
             files[file] = remote_file.text
             if remote_file.unavailable:
                 reason = f"not validated: {remote_file.unavailable}"
-                schema_results.append(render.SchemaResult(file, ("ConfigFile", "", resource.name), "", None, reason=reason))
+                schema_results.append(reports.SchemaResult(file, ("ConfigFile", "", resource.name), "", None, reason=reason))
             schema_results += [_check(file, render.json_numbers(obj), schemas) for obj in remote_file.objects]
         else:
             local_file = remote_manifest.show_local(
@@ -279,15 +279,15 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
     files["graph.mmd"] = render.mermaid_graph(recording, labels)
 
     sources = [schemas.core_source, *schemas.files]
-    files["schema-report.txt"] = render.schema_report_text(stack, sources, schema_results)
-    files["schema-report.json"] = render.schema_report_json(stack, sources, schema_results)
+    files["schema-report.txt"] = reports.schema_report_text(stack, sources, schema_results)
+    files["schema-report.json"] = reports.schema_report_json(stack, sources, schema_results)
 
     report = run_policies(recording, inputs.policy_config)
     levels = {name: settings.enforcement_level.value for name, settings in reconcile_config(inputs.policy_config).items()}
-    policy_summary = render.PolicySummary(
+    policy_summary = reports.PolicySummary(
         inputs.policy_source, levels, [vars(v) for v in report.violations], [vars(s) for s in report.skipped]
     )
-    files["policy-report.txt"] = render.policy_report_text(stack, report.pack, policy_summary)
+    files["policy-report.txt"] = reports.policy_report_text(stack, report.pack, policy_summary)
     files["policy-report.json"] = json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
 
     # Reports quote values (policy messages, schema errors): no secret may pass through them.
@@ -297,7 +297,7 @@ def build_plan(stack: str, recording: Recording, inputs: PlanInputs) -> Plan:
     return Plan(files, objects, schema_results, report, redactor.count, sorted(steps), notes, list(upstream.obtained.values()))
 
 
-def _check(file: str, obj: Mapping[str, Any], schemas: Schemas) -> render.SchemaResult:
+def _check(file: str, obj: Mapping[str, Any], schemas: Schemas) -> reports.SchemaResult:
     identity = render.object_identity(obj)
     api_version = str(obj.get("apiVersion", ""))
     kind_schema = schemas.schema_for(api_version, identity[0])
@@ -305,9 +305,9 @@ def _check(file: str, obj: Mapping[str, Any], schemas: Schemas) -> render.Schema
         why = schemas.unavailable.get((api_version, identity[0]))
         why = why or f"no schema for {api_version} {identity[0]} (give its schema file with --schemas)"
         reason = f"not validated: {why}"
-        return render.SchemaResult(file, identity, api_version, None, reason=reason)
+        return reports.SchemaResult(file, identity, api_version, None, reason=reason)
     errors: list[SchemaError] = validate_object(obj, schemas)
-    return render.SchemaResult(file, identity, api_version, kind_schema.source, tuple((e.path, e.message) for e in errors))
+    return reports.SchemaResult(file, identity, api_version, kind_schema.source, tuple((e.path, e.message) for e in errors))
 
 
 def _node_names(config: Mapping[str, Any]) -> dict[tuple[str, Any], str]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from offline import render
+from offline import render, reports
 from offline.engine import Recording
 from offline.plan_inputs import PlanInputs
 from offline.schema_source import UPSTREAM_HOSTS, Obtained
@@ -28,7 +28,7 @@ def summary(stack: str, out: Path, recording: Recording, inputs: PlanInputs, pla
     vms = sorted(
         render.describe(render.object_identity(obj)).split(" ", 1)[1] for obj in plan.objects.values() if obj.get("kind") in VM_KINDS
     )
-    totals = render.schema_totals(plan.schema_results)
+    totals = reports.schema_totals(plan.schema_results)
     mandatory = len(plan.policy_report.mandatory_violations)
     lines = [f"Offline plan of stack {stack} -> {out}"]
     if inputs.secret_values:
@@ -69,7 +69,7 @@ def summary(stack: str, out: Path, recording: Recording, inputs: PlanInputs, pla
     return "\n".join(lines)
 
 
-def not_validated_lines(results: Sequence[render.SchemaResult], upstream: Sequence[Obtained], *, offline: bool) -> list[str]:
+def not_validated_lines(results: Sequence[reports.SchemaResult], upstream: Sequence[Obtained], *, offline: bool) -> list[str]:
     """The summary's last lines when anything went unvalidated: how many, why, and how to fix it."""
     missing = [result for result in results if result.schema is None]
     if not missing:
@@ -91,7 +91,7 @@ def not_validated_lines(results: Sequence[render.SchemaResult], upstream: Sequen
     return lines
 
 
-def _from_upstream(result: render.SchemaResult, upstream: Sequence[Obtained]) -> bool:
+def _from_upstream(result: reports.SchemaResult, upstream: Sequence[Obtained]) -> bool:
     """Is the object unvalidated because of an upstream file listed above (by its project and version, or its problem)?"""
     return any(
         got.content is None and (f"{got.artifact.project} {got.version}" in result.reason or got.problem in result.reason)
