@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from benchmarks.engine import NS, VMS_PER_STACK, Cell, kubevirt_operator_manifest, main, stack_plan
+from benchmarks.engine import NS, VMS_PER_STACK, kubevirt_operator_manifest, main, stack_plan
+from benchmarks.engine_report import Cell
 from benchmarks.floor import check_replay, replay
 from offline.engine import STACK_REFERENCE, record_callable, record_stack
 
